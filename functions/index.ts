@@ -1,0 +1,26 @@
+/**
+ * The functions-framework entry: `functions-framework --source=functions/index.ts --target=login`
+ * (with NODE_OPTIONS="--import tsx") serves the function named by --target / FUNCTION_TARGET alone.
+ * The platform (adapters, migrations, keys) starts once per process; a bad configuration stops the
+ * process at once with one line naming the variable.
+ */
+import { loadConfig } from '../shared/config.ts';
+import { createPlatform, type Deps } from '../shared/platform.ts';
+import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { functions } from './registry.ts';
+
+function fail(error: unknown): never {
+  console.error(`${(error as Error).name ?? 'Error'}: ${(error as Error).message}`);
+  process.exit(1);
+}
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  fail(error);
+}
+takeOverBodyParsing(config.BODY_LIMIT_BYTES);
+const platform: Promise<Deps> = createPlatform(config);
+platform.catch(fail);
+registerWithFunctionsFramework(functions, () => platform);

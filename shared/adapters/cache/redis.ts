@@ -1,0 +1,132 @@
+/**
+ * The cache port on Redis, through ioredis.
+ *
+ * Every wait is bounded so a function fails fast instead of hanging when Redis is down: queued commands are
+ * rejected after a few reconnect attempts, and any command still unanswered after COMMAND_TIMEOUT_MS is rejected.
+ * `compareAndSet` and `hit` are Lua scripts, so each runs atomically on the server.
+ *
+ *   const cache = createRedisCache('redis://127.0.0.1:6379/0', { keyPrefix: 'iot:' });
+ *   await cache.set('session:abc', userId, { ttlMs: 3_600_000 });
+ */
+import { Redis } from 'ioredis';
+import type { Cache, SetOptions } from '../../ports/cache.ts';
+
+const CONNECT_TIMEOUT_MS = 2_000;
+/** Also bounds a server that accepts the connection but never answers. */
+const COMMAND_TIMEOUT_MS = 2_000;
+/** Short and capped, so a command queued while Redis is down meets its retry limit within about a second. */
+const retryDelayMs = (attempt: number) => Math.min(attempt * 100, 500);
+
+/** GET, compare, then SET keeping the TTL (KEEPTTL) or replacing it (PX) when ARGV[3] is given. */
+const COMPARE_AND_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+end
+return 1`;
+
+/**
+ * INCR, then start the window when the key has no TTL yet. Checking PTTL does what PEXPIRE NX does, but
+ * PEXPIRE NX needs Redis 7 and this runs on 6 too.
+ */
+const HIT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}`;
+
+/** The client with the scripts above, which ioredis adds at runtime and cannot type. */
+type ScriptedRedis = Redis & {
+  compareAndSet(key: string, expected: string, next: string, ...ttlMs: string[]): Promise<number>;
+  hit(key: string, windowMs: string): Promise<[number, number]>;
+};
+
+export function createRedisCache(url: string, options: { keyPrefix?: string } = {}): Cache {
+  const redis = new Redis(url, {
+    keyPrefix: options.keyPrefix,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // After a refused connection, disconnect() still arms this timer and nothing clears it: keep the time it holds
+    // the process open after close() short.
+    disconnectTimeout: 200,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 2,
+    retryStrategy: retryDelayMs,
+    // Queue commands while (re)connecting so a cold start does not fail; the limits above keep the queue short.
+    enableOfflineQueue: true,
+    scripts: {
+      compareAndSet: { lua: COMPARE_AND_SET, numberOfKeys: 1 },
+      hit: { lua: HIT, numberOfKeys: 1 },
+    },
+  }) as ScriptedRedis;
+  // Every failure also rejects the command that met it; without a listener ioredis logs each reconnect attempt.
+  redis.on('error', () => {});
+
+  return {
+    kind: 'redis',
+
+    get: (key) => redis.get(key),
+
+    async getMany(keys) {
+      // MGET with no keys is a Redis error, not an empty answer.
+      return keys.length === 0 ? [] : redis.mget(...keys);
+    },
+
+    async set(key, value, setOptions: SetOptions = {}) {
+      const { ttlMs, onlyIfAbsent } = setOptions;
+      if (ttlMs !== undefined) checkMs('ttlMs', ttlMs);
+      const args: (string | number)[] = [key, value];
+      if (ttlMs !== undefined) args.push('PX', ttlMs);
+      if (onlyIfAbsent) args.push('NX');
+      return (await redis.call('SET', ...args)) === 'OK';
+    },
+
+    async del(...keys) {
+      return keys.length === 0 ? 0 : redis.del(...keys);
+    },
+
+    async exists(key) {
+      return (await redis.exists(key)) === 1;
+    },
+
+    async compareAndSet(key, expected, next, ttlMs) {
+      if (ttlMs !== undefined) checkMs('ttlMs', ttlMs);
+      const ttlArg = ttlMs === undefined ? [] : [String(ttlMs)];
+      return (await redis.compareAndSet(key, expected, next, ...ttlArg)) === 1;
+    },
+
+    async hit(key, windowMs) {
+      checkMs('windowMs', windowMs);
+      const [count, resetMs] = await redis.hit(key, String(windowMs));
+      return { count, resetMs };
+    },
+
+    async ttl(key) {
+      const ms = await redis.pttl(key);
+      // -2: no such key; -1: no TTL.
+      return ms < 0 ? null : ms;
+    },
+
+    async ping() {
+      await redis.ping();
+    },
+
+    async close() {
+      try {
+        await redis.quit();
+      } catch {
+        // quit rejects when the connection is already gone or Redis does not answer; drop the socket either way.
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+/** Redis rejects these too, but with a message that names neither the option nor the value. */
+function checkMs(name: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError(`${name} must be a positive integer, got ${ms}`);
+}

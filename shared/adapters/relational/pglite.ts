@@ -1,0 +1,55 @@
+/**
+ * The relational port over PGlite: real PostgreSQL compiled to WASM, run in this process for the
+ * embedded mode. Creating one takes seconds (the WASM backend boots), so make it once per process.
+ *
+ *   const db = await createPglite('./data/pg');   // on disk; createPglite() keeps it in memory
+ */
+import { mkdir } from 'node:fs/promises';
+import { Mutex, PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import type { Queryable, QueryResult, Relational } from '../../ports/relational.ts';
+
+const text = (value: string): string => value;
+
+export async function createPglite(dataDir?: string): Promise<Relational> {
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  // PGlite's defaults turn int8 into number/bigint and leave numeric to chance; the port wants exact strings.
+  const pglite = await PGlite.create(dataDir, { parsers: { 20: text, 1700: text } });
+  // One backend serves everything, so a statement slipped into an open transaction would join it.
+  // PGlite queues its own calls too; this lock keeps the guarantee ours rather than an internal detail.
+  const lock = new Mutex();
+
+  return {
+    kind: 'pglite',
+    query: (sql, params) => run(pglite, sql, params),
+
+    transaction: (work) =>
+      (async () => { await pglite.exec('BEGIN'); try { const r = await work({ query: (sql, params) => run(pglite, sql, params) }); await pglite.exec('COMMIT'); return r; } catch (e) { await pglite.exec('ROLLBACK'); throw e; } })(),
+
+    async ping() {
+      await lock.runExclusive(() => pglite.query('SELECT 1'));
+    },
+
+    close: () => lock.runExclusive(() => pglite.close()),
+  };
+}
+
+/**
+ * Without params the text goes through `exec` (simple protocol), which accepts several statements
+ * as migration files have; the last statement's result answers for the whole text, as with `pg`.
+ */
+async function run<R>(
+  target: PGlite | Transaction,
+  sql: string,
+  params?: readonly unknown[],
+): Promise<QueryResult<R>> {
+  let last: Results<R> | undefined;
+  if (params && params.length > 0) {
+    last = await target.query<R>(sql, [...params]);
+  } else {
+    const all = (await target.exec(sql)) as Results<R>[];
+    last = all[all.length - 1];
+  }
+  const rows = last?.rows ?? [];
+  // `rowCount` is per statement; `affectedRows` adds up across a multi-statement text, so it is not used.
+  return { rows, rowCount: last?.rowCount ?? rows.length };
+}

@@ -1,0 +1,71 @@
+/**
+ * Login sessions in the cache: what makes logout immediate and refresh tokens single-use.
+ *
+ * A session lives at `session:{sid}` until its absolute expiry. Access tokens carry the `sid`, and every
+ * function checks the session still exists, so deleting it (logout, reuse detected) refuses both tokens at
+ * once. Refresh tokens are opaque (`{sid}.{secret}`), stored only as a SHA-256 hash (they are 256 random
+ * bits, so a slow hash adds nothing) and rotated on every use. A rotated token's hash is remembered under
+ * `refresh-used:{hash}`: presenting it again means it leaked, and the whole session is revoked.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Cache } from '../ports/cache.ts';
+import { Problem } from '../problem.ts';
+
+export interface Session {
+  userId: string;
+  role: 'user' | 'admin';
+  /** Hash of the one refresh token that is valid now. */
+  refreshHash: string;
+  /** Absolute expiry, epoch ms: refreshing does not extend a session. */
+  expiresAt: number;
+}
+
+const sessionKey = (sid: string) => `session:${sid}`;
+const usedKey = (hash: string) => `refresh-used:${hash}`;
+const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url');
+const newRefreshToken = (sid: string) => `${sid}.${randomBytes(32).toString('base64url')}`;
+
+export async function startSession(cache: Cache, user: { userId: string; role: 'user' | 'admin' }, ttlSeconds: number) {
+  const sessionId = randomUUID();
+  const refreshToken = newRefreshToken(sessionId);
+  const session: Session = { ...user, refreshHash: hashToken(refreshToken), expiresAt: Date.now() + ttlSeconds * 1000 };
+  await cache.set(sessionKey(sessionId), JSON.stringify(session), { ttlMs: ttlSeconds * 1000 });
+  return { sessionId, refreshToken, session };
+}
+
+/** Exchanges a refresh token for the next one; detects reuse of a rotated token and revokes the session. */
+export async function rotateRefreshToken(cache: Cache, refreshToken: string) {
+  const sessionId = refreshToken.split('.')[0] ?? '';
+  const presented = hashToken(refreshToken);
+  const stored = await cache.get(sessionKey(sessionId));
+  if (stored) {
+    const session = JSON.parse(stored) as Session;
+    if (session.refreshHash === presented) {
+      const next = newRefreshToken(sessionId);
+      const updated: Session = { ...session, refreshHash: hashToken(next) };
+      const remainingMs = session.expiresAt - Date.now();
+      if (remainingMs > 0) {
+        // Marked used before the swap, and compareAndSet lets one of two concurrent refreshes with the same
+        // token win: the loser then finds the mark and is treated as a reuse.
+        await cache.set(usedKey(presented), sessionId, { ttlMs: remainingMs });
+        if (await cache.compareAndSet(sessionKey(sessionId), stored, JSON.stringify(updated), remainingMs)) {
+          return { sessionId, refreshToken: next, session: updated };
+        }
+      }
+    }
+  }
+  const reusedFrom = await cache.get(usedKey(presented));
+  if (reusedFrom) {
+    await cache.del(sessionKey(reusedFrom));
+    throw new Problem('refresh-token-reused', 'This refresh token was already exchanged; the session is revoked, log in again');
+  }
+  throw new Problem('invalid-token', 'The refresh token is not valid or its session has ended');
+}
+
+export async function endSession(cache: Cache, sessionId: string): Promise<void> {
+  await cache.del(sessionKey(sessionId));
+}
+
+export async function isSessionActive(cache: Cache, sessionId: string): Promise<boolean> {
+  return cache.exists(sessionKey(sessionId));
+}

@@ -1,0 +1,113 @@
+/**
+ * Access tokens: short-lived ES256 JWTs with `kid`, issuer and audience, and how every function verifies them.
+ *
+ * Verification pins the algorithm (no `none`, no HS256 key confusion), requires a known `kid`, and checks
+ * `exp`, issuer and audience. Keys come from a KeySource: the local signing key (inside signing, or in the
+ * one-process gateway) or the JWKS that signing publishes over HTTP (every other domain in a cluster).
+ */
+import jwt from 'jsonwebtoken';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { Problem } from '../problem.ts';
+import type { Jwks, SigningKey } from './keys.ts';
+
+export const accessClaimsSchema = z.object({
+  sub: z.string().min(1),
+  sid: z.string().min(1),
+  role: z.enum(['user', 'admin']),
+  iat: z.number(),
+  exp: z.number(),
+});
+export type AccessClaims = z.output<typeof accessClaimsSchema>;
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTtlSeconds: number;
+}
+
+export function signAccessToken(key: SigningKey, settings: TokenSettings, claims: { sub: string; sid: string; role: 'user' | 'admin' }): string {
+  return jwt.sign({ sid: claims.sid, role: claims.role }, key.privateKey, {
+    algorithm: 'ES256',
+    keyid: key.kid,
+    subject: claims.sub,
+    issuer: settings.issuer,
+    audience: settings.audience,
+    expiresIn: settings.accessTtlSeconds,
+  });
+}
+
+/** Finds the public key for a `kid`; undefined when no such key is known even after a refresh. */
+export interface KeySource {
+  keyFor(kid: string): Promise<KeyObject | undefined>;
+}
+
+export function localKeySource(keys: Array<{ kid: string; publicKey: KeyObject }>): KeySource {
+  const byKid = new Map(keys.map((k) => [k.kid, k.publicKey]));
+  return { keyFor: async (kid) => byKid.get(kid) };
+}
+
+/**
+ * Keys fetched from signing's JWKS over HTTP, cached; an unknown `kid` triggers a refetch (signing rotated
+ * its key), at most once per `minRefetchMs` so a flood of forged kids cannot hammer signing.
+ */
+export function remoteJwksSource(url: string, options: { timeoutMs?: number; minRefetchMs?: number; fetch?: typeof fetch } = {}): KeySource {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const minRefetchMs = options.minRefetchMs ?? 5000;
+  const doFetch = options.fetch ?? fetch;
+  let keys = new Map<string, KeyObject>();
+  let lastFetch = 0;
+  let inFlight: Promise<void> | undefined;
+
+  async function refresh(): Promise<void> {
+    lastFetch = Date.now();
+    const response = await doFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`JWKS ${url} answered ${response.status}`);
+    const body = (await response.json()) as Jwks;
+    keys = new Map(body.keys.map((jwk) => [jwk.kid, createPublicKey({ key: { ...jwk }, format: 'jwk' })]));
+  }
+
+  return {
+    async keyFor(kid) {
+      const known = keys.get(kid);
+      if (known) return known;
+      if (Date.now() - lastFetch < minRefetchMs && lastFetch !== 0) return undefined;
+      inFlight ??= refresh().finally(() => (inFlight = undefined));
+      try {
+        await inFlight;
+      } catch (error) {
+        throw new Problem('unavailable', 'The signing keys could not be fetched', { cause: error });
+      }
+      return keys.get(kid);
+    },
+  };
+}
+
+export interface TokenVerifier {
+  /** Verified claims of an access token; throws Problem('invalid-token') for anything else. */
+  verify(token: string): Promise<AccessClaims>;
+}
+
+export function createTokenVerifier(source: KeySource, settings: Pick<TokenSettings, 'issuer' | 'audience'>): TokenVerifier {
+  return {
+    async verify(token) {
+      const decoded = jwt.decode(token, { complete: true });
+      if (!decoded || typeof decoded.payload === 'string') throw new Problem('invalid-token', 'The token is not a JWT');
+      if (decoded.header.alg !== 'ES256') throw new Problem('invalid-token', 'The token is not signed with ES256');
+      const kid = decoded.header.kid;
+      if (!kid) throw new Problem('invalid-token', 'The token names no key (kid)');
+      const key = await source.keyFor(kid);
+      if (!key) throw new Problem('invalid-token', 'The token is signed by an unknown key');
+      let payload: unknown;
+      try {
+        payload = jwt.verify(token, key, { algorithms: ['ES256'], issuer: settings.issuer, audience: settings.audience });
+      } catch (error) {
+        const expired = error instanceof jwt.TokenExpiredError;
+        throw new Problem('invalid-token', expired ? 'The token has expired' : `The token is not valid: ${(error as Error).message}`);
+      }
+      const claims = accessClaimsSchema.safeParse(payload);
+      if (!claims.success) throw new Problem('invalid-token', 'The token lacks the claims of an access token');
+      return claims.data;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * The platform's configuration: one zod schema over the environment, read once at start.
+ *
+ * A bad value stops start-up with one line naming the variable and what is wrong, e.g.
+ *   ConfigError: PORT: expected a number between 1 and 65535, got "http"
+ * With no DATABASE_URL / REDIS_URL / AMQP_URL / MQTT_URL the embedded adapters run in-process.
+ * In production (NODE_ENV=production) no secret has a default: the signing key must be given.
+ */
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .optional()
+    .refine((v) => v === undefined || protocols.some((p) => v.startsWith(`${p}://`)), {
+      message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+    });
+const list = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .default('')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the embedded adapters keep their data (PGlite files, development keys). */
+  DATA_DIR: z.string().default('.data'),
+
+  DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+  REDIS_URL: optionalUrl(['redis', 'rediss']),
+  AMQP_URL: optionalUrl(['amqp', 'amqps']),
+  MONGO_URL: optionalUrl(['mongodb', 'mongodb+srv']),
+  MQTT_URL: optionalUrl(['mqtt', 'mqtts', 'ws', 'wss']),
+
+  /** PEM of the ES256 (P-256) private key that signs access tokens. Required in production. */
+  JWT_PRIVATE_KEY: z.string().optional(),
+  /** Extra public keys (PEM, separated by blank lines) still accepted while keys rotate. */
+  JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
+  /** Where functions outside signing fetch the verification keys; unset: use the local signing key. */
+  JWKS_URL: optionalUrl(['http', 'https']),
+  JWT_ISSUER: z.string().min(1).default('iotfn'),
+  JWT_AUDIENCE: z.string().min(1).default('iotfn'),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(15 * 60),
+  REFRESH_TOKEN_TTL_SECONDS: seconds(7 * 24 * 3600),
+
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  LOGIN_MAX_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
+  LOGIN_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(50),
+  LOGIN_WINDOW_SECONDS: seconds(15 * 60),
+  /** Trust X-Forwarded-For for the client address (set behind NGINX or a Knative ingress). */
+  TRUST_PROXY: flag,
+  /** Emails that get the admin role when they register. */
+  ADMIN_EMAILS: list,
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws one ConfigError whose message names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '?');
+    const got = env[name];
+    return `${name}: ${issue.message}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`;
+  });
+  throw new ConfigError(lines.join('; '));
+}
+
+/** A configuration for tests and tools: defaults plus the given overrides, without reading process.env. */
+export function configWith(overrides: Record<string, string | undefined> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...overrides });
+}

@@ -1,0 +1,105 @@
+/**
+ * How a function is declared: once, with its name, domain, route, zod schemas and handler.
+ *
+ *   export default defineHttpFunction({
+ *     name: 'login', domain: 'signing', method: 'POST', path: '/auth/login', auth: 'none',
+ *     summary: 'Exchange email and password for a token pair',
+ *     body: LoginBody, responses: { 200: TokenPair },
+ *     async handler({ body, deps }) { return { status: 200, body: await ... } },
+ *   });
+ *
+ * The registry (functions/registry.ts) lists every declared function; the gateway, the
+ * functions-framework host, the OpenAPI document and the deploy artefacts are all derived from it.
+ * Handlers know neither node:http, express nor functions-framework: the harness adapts them.
+ */
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Deps } from './platform.ts';
+import type { ProblemKind } from './problem.ts';
+
+export type Domain = 'signing' | 'devices' | 'monitoring';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type AuthMode = 'none' | 'user';
+
+/** The user a verified access token speaks for. */
+export interface Caller {
+  userId: string;
+  role: 'user' | 'admin';
+  sessionId: string;
+}
+
+export interface RequestInfo {
+  id: string;
+  method: string;
+  path: string;
+  ip: string;
+  headers: Readonly<Record<string, string | undefined>>;
+}
+
+export interface Reply<Body = unknown> {
+  status: number;
+  body?: Body;
+  headers?: Record<string, string>;
+}
+
+export interface HandlerInput<P, Q, B, A extends AuthMode> {
+  params: P;
+  query: Q;
+  body: B;
+  user: A extends 'user' ? Caller : undefined;
+  request: RequestInfo;
+  deps: Deps;
+  log: Logger;
+}
+
+type Schema = z.ZodType;
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+export interface HttpFunctionDefinition<P extends Schema | undefined, Q extends Schema | undefined, B extends Schema | undefined, A extends AuthMode> {
+  name: string;
+  domain: Domain;
+  method: HttpMethod;
+  /** The public route, OpenAPI style: `/devices/{id}`. */
+  path: string;
+  summary: string;
+  description?: string;
+  auth: A;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Success responses by status; `null` for a response without a body (204). */
+  responses: Record<number, Schema | null>;
+  /** Problem kinds this function answers with, beyond the ones every function can (validation, 401, 5xx). */
+  problems?: ProblemKind[];
+  handler(input: HandlerInput<Out<P>, Out<Q>, Out<B>, A>): Promise<Reply>;
+}
+
+export interface HttpFunction {
+  kind: 'http';
+  name: string;
+  domain: Domain;
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  description?: string;
+  auth: AuthMode;
+  params?: Schema;
+  query?: Schema;
+  body?: Schema;
+  responses: Record<number, Schema | null>;
+  problems: ProblemKind[];
+  // The registry holds functions of many input types; the harness parses input with the schemas above
+  // before calling, so the handler's precise types hold at run time.
+  handler(input: HandlerInput<any, any, any, any>): Promise<Reply>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export type PlatformFunction = HttpFunction;
+
+export function defineHttpFunction<
+  P extends Schema | undefined = undefined,
+  Q extends Schema | undefined = undefined,
+  B extends Schema | undefined = undefined,
+  A extends AuthMode = 'none',
+>(definition: HttpFunctionDefinition<P, Q, B, A>): HttpFunction {
+  return { kind: 'http', problems: [], ...definition } as HttpFunction;
+}

@@ -1,0 +1,134 @@
+/**
+ * The deploy unit: every function registered with @google-cloud/functions-framework under its name, so
+ * `functions-framework --target=login` (or FUNCTION_TARGET=login) serves that one function alone. That
+ * process is what Knative and OpenFaaS scale. It also answers /healthz, /readyz and /metrics for probes
+ * and scraping, and routes by the function's own method and path so params like `{id}` are read from the
+ * public URL the ingress forwards.
+ */
+import { createRequire } from 'node:module';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as ff from '@google-cloud/functions-framework';
+import type { HttpFunction } from '../function.ts';
+import type { Deps } from '../platform.ts';
+import { Problem } from '../problem.ts';
+import { renderMetrics } from '../metrics.ts';
+import { problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
+import { readBody } from './read-body.ts';
+import { clientAddress } from './client-address.ts';
+
+interface FrameworkRequest extends IncomingMessage {
+  rawBody?: Buffer;
+  body?: unknown;
+  bodyProblem?: Problem;
+  _body?: boolean;
+}
+
+/**
+ * functions-framework parses bodies with body-parser before any user code runs, and answers bad JSON or an
+ * oversize body with an HTML error page the function never sees. To keep one error shape (problem+json) and
+ * one body limit, its default parsers are swapped for one reader that keeps the raw bytes and lets the
+ * harness decide. The CloudEvents parser is kept as it is. getServer() looks the parsers up when it builds
+ * the app, after this module has run.
+ */
+export function takeOverBodyParsing(limitBytes: number): void {
+  const ffRequire = createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'));
+  const bodyParser = ffRequire('body-parser') as Record<string, (options?: { type?: string }) => unknown>;
+  const originalJson = bodyParser.json!;
+  const passThrough = () => (_req: unknown, _res: unknown, next: () => void) => next();
+  const reader = () => (req: FrameworkRequest, _res: unknown, next: () => void) => {
+    if (req._body) return next();
+    readBody(req, limitBytes)
+      .then((buffer) => {
+        req.rawBody = buffer;
+        req._body = true;
+        // CloudEvents in binary mode expect a parsed JSON body; a parse failure is left to the harness.
+        if (buffer && /json/i.test(req.headers['content-type'] ?? '')) {
+          try {
+            req.body = JSON.parse(buffer.toString('utf8'));
+          } catch {
+            req.body = undefined;
+          }
+        }
+        next();
+      })
+      .catch((error: unknown) => {
+        req.bodyProblem = error instanceof Problem ? error : new Problem('payload-too-large', 'The body could not be read');
+        next();
+      });
+  };
+  bodyParser.json = (options) => (options?.type === 'application/cloudevents+json' ? originalJson(options) : reader());
+  bodyParser.text = passThrough;
+  bodyParser.urlencoded = passThrough;
+  bodyParser.raw = passThrough;
+}
+
+/** Compiles `/devices/{id}` into a matcher that returns the params of a matching path. */
+export function pathMatcher(path: string): (actual: string) => Record<string, string> | undefined {
+  const names: string[] = [];
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  const pattern = new RegExp(`^${source}/?$`);
+  return (actual) => {
+    const match = pattern.exec(actual);
+    if (!match) return undefined;
+    return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]));
+  };
+}
+
+function send(response: ServerResponse, reply: OutgoingReply): void {
+  response.writeHead(reply.status, reply.headers);
+  response.end(reply.body);
+}
+
+export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>) {
+  const match = pathMatcher(fn.path);
+  return async (request: FrameworkRequest, response: ServerResponse): Promise<void> => {
+    const url = new URL(request.url ?? '/', 'http://function');
+    const deps = await getDeps();
+    try {
+      if (request.method === 'GET' && url.pathname === '/healthz') {
+        return send(response, { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' });
+      }
+      if (request.method === 'GET' && url.pathname === '/readyz') {
+        const ready = await Promise.all([deps.db.ping(), deps.cache.ping()]).then(() => true, () => false);
+        return send(response, { status: ready ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ready }) });
+      }
+      if (request.method === 'GET' && url.pathname === '/metrics') {
+        const metrics = await renderMetrics();
+        return send(response, { status: 200, headers: { 'content-type': metrics.contentType }, body: metrics.body });
+      }
+      const params = match(url.pathname);
+      if (!params) throw new Problem('not-found', `${fn.name} serves ${fn.path}, not ${url.pathname}`);
+      if (request.method !== fn.method) {
+        throw new Problem('method-not-allowed', `${fn.name} answers ${fn.method} only`, { headers: { allow: fn.method } });
+      }
+      if (request.bodyProblem) throw request.bodyProblem;
+      const reply = await runHttpFunction(
+        fn,
+        {
+          method: fn.method,
+          path: url.pathname,
+          query: url.searchParams,
+          params,
+          headers: request.headers,
+          body: request.rawBody,
+          ip: clientAddress(request, deps.config.TRUST_PROXY),
+        },
+        deps,
+      );
+      send(response, reply);
+    } catch (error) {
+      const problem = error instanceof Problem ? error : new Problem('internal', 'The function host failed', { cause: error });
+      if (problem.status >= 500) deps.log.error({ err: error, fn: fn.name }, 'host failed');
+      send(response, problemReply(problem, requestIdOf(request.headers), url.pathname));
+    }
+  };
+}
+
+export function registerWithFunctionsFramework(functions: readonly HttpFunction[], getDeps: () => Promise<Deps>): void {
+  for (const fn of functions) {
+    ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The local gateway: one node:http server that mounts every registered function at its public route
+ * (the routes the production ingress uses), plus /openapi.json, /docs, /healthz, /readyz, /metrics and
+ * the problem type pages. This is what `npm start` serves; in a cluster each function runs alone in its
+ * functions-framework process instead (see framework-host.ts) and the ingress does this routing.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, normalize } from 'node:path';
+import FindMyWay from 'find-my-way';
+import type { HttpFunction } from '../function.ts';
+import type { Deps } from '../platform.ts';
+import { Problem, problemKinds, problemTypeUri, type ProblemKind } from '../problem.ts';
+import { renderMetrics } from '../metrics.ts';
+import { firstHeader, problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
+import { buildOpenApi } from './openapi.ts';
+import { readBody } from './read-body.ts';
+import { clientAddress } from './client-address.ts';
+
+export interface GatewayOptions {
+  functions: readonly HttpFunction[];
+  deps: Deps;
+  version: string;
+}
+
+/** A handler for a route the gateway serves itself; returns false to fall through to 404. */
+type Route = (request: IncomingMessage, response: ServerResponse, params: Record<string, string | undefined>) => Promise<void>;
+
+const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+
+export function toRouterPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ':$1');
+}
+
+export function createGateway(options: GatewayOptions): Server {
+  const { deps } = options;
+  const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
+  const openapi = JSON.stringify(buildOpenApi(options.functions, { version: options.version }));
+
+  for (const fn of options.functions) {
+    router.on(fn.method, toRouterPath(fn.path), (async (request, response, params) => {
+      const url = new URL(request.url ?? '/', 'http://gateway');
+      const body = await readBody(request, fn.body ? deps.config.BODY_LIMIT_BYTES : 0);
+      const reply = await runHttpFunction(
+        fn,
+        {
+          method: fn.method,
+          path: url.pathname,
+          query: url.searchParams,
+          params: params as Record<string, string>,
+          headers: request.headers,
+          body,
+          ip: clientAddress(request, deps.config.TRUST_PROXY),
+        },
+        deps,
+      );
+      send(response, reply);
+    }) satisfies Route);
+  }
+
+  const json = (status: number, body: string, contentType = 'application/json; charset=utf-8'): OutgoingReply => ({
+    status,
+    headers: { 'content-type': contentType },
+    body,
+  });
+  const builtins: Record<string, Route> = {
+    '/openapi.json': async (_q, s) => send(s, json(200, openapi)),
+    '/healthz': async (_q, s) => send(s, json(200, JSON.stringify({ status: 'ok' }))),
+    '/readyz': async (_q, s) => send(s, await readiness(deps)),
+    '/metrics': async (_q, s) => {
+      const metrics = await renderMetrics();
+      send(s, json(200, metrics.body, metrics.contentType));
+    },
+    '/docs': async (_q, s) => send(s, json(200, docsPage(), 'text/html; charset=utf-8')),
+    '/docs/:file': async (_q, s, p) => send(s, await swaggerAsset(p.file ?? '')),
+    '/problems/:kind': async (_q, s, p) => send(s, problemPage(p.kind ?? '')),
+  };
+  for (const [path, route] of Object.entries(builtins)) router.on('GET', path, route);
+
+  return createServer(async (request, response) => {
+    const method = request.method ?? 'GET';
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    try {
+      const found = router.find(method as 'GET', path);
+      if (found) {
+        await (found.handler as unknown as Route)(request, response, found.params);
+        return;
+      }
+      const allowed = methods.filter((m) => router.find(m, path));
+      if (allowed.length > 0) {
+        throw new Problem('method-not-allowed', `${method} is not allowed on ${path}`, { headers: { allow: allowed.join(', ') } });
+      }
+      throw new Problem('not-found', `No route for ${method} ${path}`);
+    } catch (error) {
+      const problem = error instanceof Problem ? error : new Problem('internal', 'The gateway failed', { cause: error });
+      if (problem.status >= 500) deps.log.error({ err: error }, 'gateway failed');
+      if (!response.headersSent) send(response, problemReply(problem, requestIdOf(request.headers), path));
+      else response.destroy();
+    }
+  });
+}
+
+function send(response: ServerResponse, reply: OutgoingReply): void {
+  response.writeHead(reply.status, reply.headers);
+  response.end(reply.body);
+}
+
+async function readiness(deps: Deps): Promise<OutgoingReply> {
+  const checks = await Promise.allSettled([deps.db.ping(), deps.cache.ping()]);
+  const names = ['relational', 'cache'];
+  const status = Object.fromEntries(checks.map((c, i) => [names[i], c.status === 'fulfilled' ? 'ok' : String((c as PromiseRejectedResult).reason)]));
+  const ready = checks.every((c) => c.status === 'fulfilled');
+  return { status: ready ? 200 : 503, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ ready, checks: status }) };
+}
+
+function docsPage(): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>iotfn API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/docs-init.js"></script>
+</body></html>`;
+}
+
+const assetTypes: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
+
+async function swaggerAsset(file: string): Promise<OutgoingReply> {
+  if (file === 'docs-init.js') {
+    // Served as a file rather than inline so a strict Content-Security-Policy can forbid inline scripts.
+    const init = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`;
+    return { status: 200, headers: { 'content-type': assetTypes['.js']! }, body: init };
+  }
+  const extension = file.slice(file.lastIndexOf('.'));
+  const type = assetTypes[extension];
+  if (!type || normalize(file) !== file || file.includes('/')) throw new Problem('not-found', `No documentation asset ${file}`);
+  const content = await readFile(join(swaggerDir, file)).catch(() => undefined);
+  if (!content) throw new Problem('not-found', `No documentation asset ${file}`);
+  return { status: 200, headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' }, body: content };
+}
+
+function problemPage(kind: string): OutgoingReply {
+  if (!(kind in problemKinds)) throw new Problem('not-found', `No problem type ${kind}`);
+  const known = problemKinds[kind as ProblemKind];
+  const body = JSON.stringify({ type: problemTypeUri(kind as ProblemKind), title: known.title, status: known.status });
+  return { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body };
+}
+
+export { firstHeader };

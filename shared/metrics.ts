@@ -1,0 +1,32 @@
+/**
+ * Prometheus metrics: the one registry of the process and the one list of metric names.
+ * Dashboards and alert rules (rendered from the registry) use only the names declared here.
+ */
+import client from 'prom-client';
+
+export const metricsRegistry = new client.Registry();
+client.collectDefaultMetrics({ register: metricsRegistry });
+
+export const metricNames = {
+  httpRequests: 'iotfn_http_requests_total',
+  httpDuration: 'iotfn_http_request_duration_seconds',
+} as const;
+
+export const httpRequests = new client.Counter({
+  name: metricNames.httpRequests,
+  help: 'HTTP requests answered, by function, method and status',
+  labelNames: ['function', 'method', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+export const httpDuration = new client.Histogram({
+  name: metricNames.httpDuration,
+  help: 'Time to answer an HTTP request, by function, method and status',
+  labelNames: ['function', 'method', 'status'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});
+
+export async function renderMetrics(): Promise<{ contentType: string; body: string }> {
+  return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+}

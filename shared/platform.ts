@@ -1,0 +1,101 @@
+/**
+ * The platform a function runs on: configuration, logger and the adapter behind each port.
+ *
+ * With DATABASE_URL / REDIS_URL set, the production adapters (pg, ioredis) talk to real servers; without,
+ * the embedded ones run in-process (PGlite, an in-memory cache), so one `npm start` needs nothing installed.
+ * Functions receive this as `deps` and never know which adapter they run on.
+ */
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import type { Relational } from './ports/relational.ts';
+import type { Cache } from './ports/cache.ts';
+import { createPostgres } from './adapters/relational/postgres.ts';
+import { createPglite } from './adapters/relational/pglite.ts';
+import { createRedisCache } from './adapters/cache/redis.ts';
+import { createMemoryCache } from './adapters/cache/memory.ts';
+import { migrate } from './db/migrate.ts';
+import { loadSigningKey, previousPublicKeys, type SigningKey } from './auth/keys.ts';
+import { createTokenVerifier, localKeySource, remoteJwksSource, type TokenSettings, type TokenVerifier } from './auth/tokens.ts';
+import { toPublicJwk } from './auth/keys.ts';
+
+export interface Signing {
+  key: SigningKey;
+  settings: TokenSettings;
+  /** Every public key that verifies a token still in circulation: the current one first. */
+  publicKeys: SigningKey['publicKey'][];
+}
+
+export interface Deps {
+  config: Config;
+  log: Logger;
+  db: Relational;
+  cache: Cache;
+  verifier: TokenVerifier;
+  /** The signing key; undefined in a process that only verifies (JWKS_URL set, no private key). */
+  signing?: Signing;
+  /** One line per port naming its adapter, for the start-up banner. */
+  adapters: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  /** Overrides for tests: inject an adapter instead of building it from the configuration. */
+  db?: Relational;
+  cache?: Cache;
+  log?: Logger;
+  /** Apply migrations at start (default true). */
+  migrate?: boolean;
+}
+
+export async function createPlatform(config: Config, options: PlatformOptions = {}): Promise<Deps> {
+  const log = options.log ?? createLogger(config);
+  const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
+  const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL) : createMemoryCache());
+  try {
+    if (options.migrate !== false) await migrate(db);
+  } catch (error) {
+    await Promise.allSettled([db.close(), cache.close()]);
+    throw error;
+  }
+
+  const settings: TokenSettings = {
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+  };
+  let signing: Signing | undefined;
+  let keyNote = 'verifies with JWKS from ' + config.JWKS_URL;
+  if (config.JWT_PRIVATE_KEY || !config.JWKS_URL) {
+    const loaded = loadSigningKey(config);
+    signing = { key: loaded.key, settings, publicKeys: [loaded.key.publicKey, ...previousPublicKeys(config)] };
+    keyNote = loaded.generatedAt
+      ? `ES256 development key ${loaded.key.kid} generated (${loaded.generatedAt}); set JWT_PRIVATE_KEY in production`
+      : `ES256 key ${loaded.key.kid} from JWT_PRIVATE_KEY`;
+  }
+  const source = config.JWKS_URL
+    ? remoteJwksSource(config.JWKS_URL)
+    : localKeySource((signing?.publicKeys ?? []).map((publicKey) => ({ kid: toPublicJwk(publicKey).kid, publicKey })));
+
+  return {
+    config,
+    log,
+    db,
+    cache,
+    signing,
+    verifier: createTokenVerifier(source, settings),
+    adapters: {
+      relational: db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite, embedded (${embeddedPgDir(config) ?? 'in memory'})`,
+      cache: cache.kind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory, embedded',
+      tokens: keyNote,
+    },
+    async close() {
+      await Promise.allSettled([db.close(), cache.close()]);
+    },
+  };
+}
+
+/** PGlite keeps its files under DATA_DIR in development; tests run it in memory. */
+function embeddedPgDir(config: Config): string | undefined {
+  return config.NODE_ENV === 'test' ? undefined : join(config.DATA_DIR, 'pglite');
+}
