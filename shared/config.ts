@@ -45,6 +45,8 @@ export const configSchema = z.object({
   AMQP_URL: optionalUrl(['amqp', 'amqps']),
   MONGO_URL: optionalUrl(['mongodb', 'mongodb+srv']),
   MQTT_URL: optionalUrl(['mqtt', 'mqtts', 'ws', 'wss']),
+  /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */
+  REDIS_KEY_PREFIX: z.string().default(''),
 
   /** PEM of the ES256 (P-256) private key that signs access tokens. Required in production. */
   JWT_PRIVATE_KEY: z.string().optional(),

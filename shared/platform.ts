@@ -51,7 +51,7 @@ export interface PlatformOptions {
 export async function createPlatform(config: Config, options: PlatformOptions = {}): Promise<Deps> {
   const log = options.log ?? createLogger(config);
   const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
-  const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL) : createMemoryCache());
+  const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : createMemoryCache());
   try {
     if (options.migrate !== false) await migrate(db);
   } catch (error) {

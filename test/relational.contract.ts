@@ -140,8 +140,9 @@ export function relationalContract(
     // On PGlite this waits for the commit; on a server it runs beside the transaction. Either is
     // fine; seeing the row while the transaction is still open is not.
     const { rowCount } = await db.query(`SELECT 1 FROM ${items} WHERE name = $1`, ['isolated']);
+    const workDoneWhenRead = workDone;
     await transaction;
-    if (rowCount > 0) assert.ok(workDone, 'saw a row the transaction had not committed');
+    if (rowCount > 0) assert.ok(workDoneWhenRead, 'saw a row the transaction had not committed');
   });
 
   test('concurrent read-then-write transactions lose no update', async ({ db }) => {

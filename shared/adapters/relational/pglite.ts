@@ -20,10 +20,15 @@ export async function createPglite(dataDir?: string): Promise<Relational> {
 
   return {
     kind: 'pglite',
-    query: (sql, params) => run(pglite, sql, params),
+    query: (sql, params) => lock.runExclusive(() => run(pglite, sql, params)),
 
     transaction: (work) =>
-      (async () => { await pglite.exec('BEGIN'); try { const r = await work({ query: (sql, params) => run(pglite, sql, params) }); await pglite.exec('COMMIT'); return r; } catch (e) { await pglite.exec('ROLLBACK'); throw e; } })(),
+      lock.runExclusive(() =>
+        pglite.transaction(async (pgTx) => {
+          const tx: Queryable = { query: (sql, params) => run(pgTx, sql, params) };
+          return work(tx);
+        }),
+      ),
 
     async ping() {
       await lock.runExclusive(() => pglite.query('SELECT 1'));

@@ -1,0 +1,4 @@
+/** The platform's version, from package.json: one place for the OpenAPI document and image tags. */
+import { readFileSync } from 'node:fs';
+
+export const version: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

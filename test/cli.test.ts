@@ -1,0 +1,58 @@
+/**
+ * `npm start` as a newcomer runs it: nothing configured, every function embedded in one process, and the
+ * curl walk of the README (register → login → me → logout → me answers 401) works.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call, goodPassword, randomEmail } from './support/platform.ts';
+import { startProcess, type Started } from './support/processes.ts';
+
+const cli = suite('iotfn dev (npm start), embedded');
+const ctx: { started?: Started; url?: string; dataDir?: string } = {};
+
+cli.before(async () => {
+  ctx.dataDir = mkdtempSync(join(tmpdir(), 'iotfn-cli-'));
+  // Only the variables a newcomer's shell has: no DATABASE_URL, no REDIS_URL, no keys.
+  const clean: Record<string, string> = {};
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL', 'NODE_ENV']) clean[name] = '';
+  ctx.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...clean, NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' });
+  const deadline = Date.now() + 60_000;
+  while (!ctx.url && Date.now() < deadline) {
+    if (ctx.started.child.exitCode !== null) throw new Error(ctx.started.output());
+    ctx.url = /on (http:\/\/localhost:\d+)/.exec(ctx.started.output())?.[1];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!ctx.url) throw new Error(`no URL printed within 60 s: ${ctx.started.output()}`);
+});
+
+cli('prints the URL and the adapters it runs on', () => {
+  const out = ctx.started!.output();
+  assert.match(out, /relational\s+PGlite, embedded/);
+  assert.match(out, /cache\s+in-process memory, embedded/);
+  assert.match(out, /development key .* generated/);
+});
+
+cli('register → login → me → logout → me (401)', async () => {
+  const email = randomEmail('newcomer');
+  assert.is((await call(ctx.url!, 'POST', '/auth/register', { body: { email, password: goodPassword } })).status, 201);
+  const login = await call(ctx.url!, 'POST', '/auth/login', { body: { email, password: goodPassword } });
+  assert.is(login.status, 200);
+  const token = login.body.accessToken;
+  assert.is((await call(ctx.url!, 'GET', '/auth/me', { token })).body.email, email);
+  assert.is((await call(ctx.url!, 'POST', '/auth/logout', { token })).status, 204);
+  assert.is((await call(ctx.url!, 'GET', '/auth/me', { token })).status, 401);
+});
+
+cli('stops cleanly on SIGTERM', async () => {
+  await ctx.started!.stop();
+  assert.is(ctx.started!.child.exitCode, 0);
+});
+
+cli.after(async () => {
+  await ctx.started?.stop();
+  if (ctx.dataDir) rmSync(ctx.dataDir, { recursive: true, force: true });
+});
+cli.run();
