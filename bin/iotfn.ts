@@ -44,9 +44,13 @@ async function dev(): Promise<void> {
     if (stopping) return;
     stopping = true;
     deps.log.info({ signal }, 'stopping');
-    server.close();
-    server.closeAllConnections();
-    void deps.close().finally(() => process.exit(0));
+    // Finish the requests in flight before the adapters close under them; idle keep-alive sockets go now.
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeIdleConnections();
+    const grace = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+    void Promise.race([closed, grace])
+      .then(() => deps.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,0 +1,122 @@
+/**
+ * The server processes a bench starts: spawned with a free loopback port, waited for over HTTP, and always
+ * stopped again (SIGTERM, then SIGKILL after a grace), so a failed run leaves nothing listening.
+ *
+ *   const gateway = spawnChild('gateway', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { PORT });
+ *   await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child: gateway });
+ *   ...
+ *   await stopAll();
+ *
+ * A child's output goes to stderr with its name in front, capped, because a server failing under load can
+ * log one line per request and drown the bench's own progress.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export interface Child {
+  name: string;
+  process: ChildProcess;
+  /** Settles when the process has exited, with its code or signal. */
+  exited: Promise<string>;
+  /** Log lines at level error or fatal, counted even once forwarding stops. */
+  errorLines: number;
+}
+
+const FORWARDED_LINES = 40;
+/** Children name their files relative to the repository (bin/iotfn.ts, node_modules/.bin/...), wherever the bench was started. */
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const running = new Set<Child>();
+
+/** A port nobody listens on right now; the short gap before the child binds it is acceptable on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
+    });
+  });
+}
+
+export function spawnChild(name: string, command: string, args: string[], env: Record<string, string>): Child {
+  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
+    child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
+  });
+  const entry: Child = { name, process: child, exited, errorLines: 0 };
+  running.add(entry);
+  void exited.then(() => running.delete(entry));
+
+  let forwarded = 0;
+  let suppressed = 0;
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      if (/"level":"(?:error|fatal)"/.test(line)) entry.errorLines += 1;
+      if (forwarded < FORWARDED_LINES) {
+        forwarded += 1;
+        process.stderr.write(`  [${name}] ${line}\n`);
+      } else suppressed += 1;
+    });
+  }
+  void exited.then(() => {
+    if (suppressed > 0) process.stderr.write(`  [${name}] ${suppressed} more output lines not shown\n`);
+  });
+  return entry;
+}
+
+export interface WaitOptions {
+  /** Fail at once if this process exits before the URL answers. */
+  child?: Child;
+  intervalMs?: number;
+  timeoutMs?: number;
+}
+
+/** Polls until the URL answers 2xx; resolves with the milliseconds it took. */
+export async function waitForHttp(url: string, options: WaitOptions = {}): Promise<number> {
+  const { child, intervalMs = 100, timeoutMs = 60_000 } = options;
+  const started = performance.now();
+  let exitedAs: string | undefined;
+  void child?.exited.then((how) => (exitedAs = how));
+  let last = 'no answer yet';
+  while (performance.now() - started < timeoutMs) {
+    if (exitedAs !== undefined) throw new Error(`${child?.name} exited (${exitedAs}) before ${url} answered`);
+    try {
+      const remaining = timeoutMs - (performance.now() - started);
+      const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(2_000, remaining)))) });
+      await response.arrayBuffer();
+      if (response.ok) return performance.now() - started;
+      last = `status ${response.status}`;
+    } catch (error) {
+      // fetch reports every network failure as "fetch failed"; the cause says which (ECONNREFUSED, a timeout).
+      const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+      last = cause?.code ?? cause?.message ?? (error as Error).message;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`${url} did not answer 2xx within ${timeoutMs} ms (last: ${last})`);
+}
+
+export async function stopChild(child: Child, graceMs = 3_000): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.process.kill('SIGTERM');
+  const exitedInTime = await Promise.race([child.exited.then(() => true), sleep(graceMs, false)]);
+  if (exitedInTime) return;
+  child.process.kill('SIGKILL');
+  await Promise.race([child.exited, sleep(graceMs)]);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((child) => stopChild(child)));
+}
+
+/** The last resort when the bench dies without reaching its finally (process.exit from elsewhere). */
+process.once('exit', () => {
+  for (const child of running) child.process.kill('SIGKILL');
+});
