@@ -3,21 +3,26 @@
  * iotfn: the platform's command line.
  *
  *   iotfn dev                 run every function in one process (the local gateway); what `npm start` runs
+ *   iotfn bridge              the MQTT bridge: broker (MQTT_URL) → checks → bus, plus probes on PORT
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
-import { createPlatform } from '../shared/platform.ts';
+import { createPlatform, type Deps } from '../shared/platform.ts';
 import { createGateway } from '../shared/http/gateway.ts';
 import { buildOpenApi } from '../shared/http/openapi.ts';
 import { version } from '../shared/version.ts';
 import { functions } from '../functions/registry.ts';
+import { startDeviceEdge } from '../functions/devices/edge.ts';
+import { createServer, type Server } from 'node:http';
+import { renderMetrics } from '../shared/metrics.ts';
 
 const usage = `usage: iotfn <command>
 
   dev                 run every function in one process on PORT (default 8080)
+  bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
 `;
@@ -26,19 +31,57 @@ async function dev(): Promise<void> {
   const config = loadConfig();
   const deps = await createPlatform(config);
   const server = createGateway({ functions, deps, version });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  await listen(server, config.PORT, config.HOST);
+  const edge = await startDeviceEdge(deps);
+  const port = boundPort(server, config.PORT);
   const lines = [
     `iotfn ${version} serving ${functions.length} functions on http://localhost:${port}`,
-    `  API docs  http://localhost:${port}/docs`,
-    ...Object.entries(deps.adapters).map(([port, adapter]) => `  ${port.padEnd(9)} ${adapter}`),
+    `  API docs   http://localhost:${port}/docs`,
+    ...Object.entries(deps.adapters).map(([name, adapter]) => `  ${name.padEnd(10)} ${adapter}`),
+    `  ${'mqtt'.padEnd(10)} ${edge.mqtt}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
+  stopOnSignals(deps, server, () => edge.stop());
+}
 
+async function bridge(): Promise<void> {
+  const config = loadConfig();
+  if (!config.MQTT_URL) throw new Error('MQTT_URL: the bridge needs the broker to subscribe to');
+  const deps = await createPlatform(config);
+  const edge = await startDeviceEdge(deps);
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      void renderMetrics().then((m) => response.writeHead(200, { 'content-type': m.contentType }).end(m.body));
+    } else if (path === '/readyz') {
+      void Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(
+        () => response.writeHead(200, { 'content-type': 'application/json' }).end('{"ready":true}'),
+        () => response.writeHead(503, { 'content-type': 'application/json' }).end('{"ready":false}'),
+      );
+    } else if (path === '/healthz') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else {
+      response.writeHead(404).end();
+    }
+  });
+  await listen(server, config.PORT, config.HOST);
+  process.stdout.write(`iotfn ${version} MQTT bridge: ${edge.mqtt}; probes on http://localhost:${boundPort(server, config.PORT)}\n`);
+  stopOnSignals(deps, server, () => edge.stop());
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+}
+
+function boundPort(server: Server, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : fallback;
+}
+
+function stopOnSignals(deps: Deps, server: Server, stopEdge: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -49,6 +92,7 @@ async function dev(): Promise<void> {
     server.closeIdleConnections();
     const grace = new Promise((resolve) => setTimeout(resolve, 5000).unref());
     void Promise.race([closed, grace])
+      .then(() => stopEdge())
       .then(() => deps.close())
       .finally(() => process.exit(0));
   };
@@ -74,6 +118,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'dev':
       return dev();
+    case 'bridge':
+      return bridge();
     case 'functions':
       return list();
     case 'openapi':

@@ -10,8 +10,31 @@ import refresh from './signing/refresh.ts';
 import logout from './signing/logout.ts';
 import me from './signing/me.ts';
 import jwks from './signing/jwks.ts';
+import addDevice from './devices/add-device.ts';
+import bulkAddDevices from './devices/bulk-add-devices.ts';
+import searchDevices from './devices/search-devices.ts';
+import getDevice from './devices/get-device.ts';
+import updateDevice from './devices/update-device.ts';
+import deleteDevice from './devices/delete-device.ts';
+import rotateDeviceToken from './devices/rotate-device-token.ts';
+import publishTelemetry from './devices/publish-telemetry.ts';
 
-export const functions: readonly PlatformFunction[] = [register, login, refresh, logout, me, jwks];
+export const functions: readonly PlatformFunction[] = [
+  register,
+  login,
+  refresh,
+  logout,
+  me,
+  jwks,
+  addDevice,
+  bulkAddDevices,
+  searchDevices,
+  getDevice,
+  updateDevice,
+  deleteDevice,
+  rotateDeviceToken,
+  publishTelemetry,
+];
 
 export function functionNamed(name: string): PlatformFunction | undefined {
   return functions.find((fn) => fn.name === name);

@@ -45,6 +45,15 @@ export const configSchema = z.object({
   AMQP_URL: optionalUrl(['amqp', 'amqps']),
   MONGO_URL: optionalUrl(['mongodb', 'mongodb+srv']),
   MQTT_URL: optionalUrl(['mqtt', 'mqtts', 'ws', 'wss']),
+  /** Port of the embedded MQTT broker that `npm start` runs when MQTT_URL is unset (0: any free port). */
+  MQTT_LISTEN_PORT: z.coerce.number().int().min(0).max(65535).default(1883),
+  /**
+   * Connections one MQTT bridge process opens to the broker, all in one shared subscription group.
+   * mqtt.js handles a connection's QoS 1 messages one at a time, so concurrency comes from connections.
+   */
+  MQTT_BRIDGE_CONNECTIONS: z.coerce.number().int().min(1).max(64).default(4),
+  /** The shared subscription group of the bridges: every bridge in one group splits the messages. */
+  MQTT_BRIDGE_GROUP: z.string().regex(/^[\w-]+$/).default('iotfn-bridge'),
   /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */
   REDIS_KEY_PREFIX: z.string().default(''),
 
@@ -60,6 +69,12 @@ export const configSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: seconds(7 * 24 * 3600),
 
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  /** Most telemetry entries (`{ts, values}`) one request or MQTT message may carry. */
+  TELEMETRY_MAX_POINTS: z.coerce.number().int().positive().default(5000),
+  /** A device is online while its last message is at most this old. */
+  DEVICE_ONLINE_SECONDS: seconds(120),
+  /** How long a device token lookup is cached (changes invalidate it at once). */
+  DEVICE_CACHE_SECONDS: seconds(300),
   LOGIN_MAX_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
   LOGIN_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(50),
   LOGIN_WINDOW_SECONDS: seconds(15 * 60),

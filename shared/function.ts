@@ -19,7 +19,12 @@ import type { ProblemKind } from './problem.ts';
 
 export type Domain = 'signing' | 'devices' | 'monitoring';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export type AuthMode = 'none' | 'user';
+/**
+ * `user`: the harness requires a user access token (Bearer) and passes the caller to the handler.
+ * `device`: the handler authenticates a device token itself (`Authorization: Device <token>`); declared so
+ * the OpenAPI document shows the scheme. `none`: public.
+ */
+export type AuthMode = 'none' | 'user' | 'device';
 
 /** The user a verified access token speaks for. */
 export interface Caller {

@@ -10,6 +10,8 @@ client.collectDefaultMetrics({ register: metricsRegistry });
 export const metricNames = {
   httpRequests: 'iotfn_http_requests_total',
   httpDuration: 'iotfn_http_request_duration_seconds',
+  mqttMessages: 'iotfn_mqtt_messages_total',
+  telemetryPublished: 'iotfn_telemetry_published_points_total',
 } as const;
 
 export const httpRequests = new client.Counter({
@@ -24,6 +26,20 @@ export const httpDuration = new client.Histogram({
   help: 'Time to answer an HTTP request, by function, method and status',
   labelNames: ['function', 'method', 'status'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});
+
+export const mqttMessages = new client.Counter({
+  name: metricNames.mqttMessages,
+  help: 'MQTT telemetry messages handled, by result (published, malformed, unauthorized, too-many-points, unavailable)',
+  labelNames: ['result'] as const,
+  registers: [metricsRegistry],
+});
+
+export const telemetryPublished = new client.Counter({
+  name: metricNames.telemetryPublished,
+  help: 'Telemetry points confirmed by the bus, by the protocol they came in on',
+  labelNames: ['via'] as const,
   registers: [metricsRegistry],
 });
 

@@ -10,6 +10,11 @@ import type { Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Relational } from './ports/relational.ts';
 import type { Cache } from './ports/cache.ts';
+import type { Bus } from './ports/bus.ts';
+import { createRabbitBus } from './adapters/bus/rabbitmq.ts';
+import { createMemoryBus } from './adapters/bus/memory.ts';
+import { declareTopology } from './bus/topology.ts';
+import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { createPostgres } from './adapters/relational/postgres.ts';
 import { createPglite } from './adapters/relational/pglite.ts';
 import { createRedisCache } from './adapters/cache/redis.ts';
@@ -31,6 +36,9 @@ export interface Deps {
   log: Logger;
   db: Relational;
   cache: Cache;
+  bus: Bus;
+  /** Publishes the outbox of this process's database; nudge it after committing events. */
+  outbox: OutboxRelay;
   verifier: TokenVerifier;
   /** The signing key; undefined in a process that only verifies (JWKS_URL set, no private key). */
   signing?: Signing;
@@ -43,7 +51,10 @@ export interface PlatformOptions {
   /** Overrides for tests: inject an adapter instead of building it from the configuration. */
   db?: Relational;
   cache?: Cache;
+  bus?: Bus;
   log?: Logger;
+  /** Run the outbox relay loop in this process (default true). */
+  relay?: boolean;
   /** Apply migrations at start (default true). */
   migrate?: boolean;
 }
@@ -52,12 +63,19 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
   const log = options.log ?? createLogger(config);
   const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
   const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : createMemoryCache());
+  let maybeBus: Bus | undefined = options.bus;
   try {
+    maybeBus ??= config.AMQP_URL
+      ? await createRabbitBus(config.AMQP_URL, { name: 'iotfn', log: (msg: string, err?: unknown) => log.warn({ err }, msg) })
+      : createMemoryBus();
+    await declareTopology(maybeBus);
     if (options.migrate !== false) await migrate(db);
   } catch (error) {
-    await Promise.allSettled([db.close(), cache.close()]);
+    await Promise.allSettled([db.close(), cache.close(), maybeBus?.close()]);
     throw error;
   }
+  const bus: Bus = maybeBus;
+  const outbox = options.relay === false ? idleRelay() : startOutboxRelay(db, bus, log);
 
   const settings: TokenSettings = {
     issuer: config.JWT_ISSUER,
@@ -82,15 +100,19 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
     log,
     db,
     cache,
+    bus,
+    outbox,
     signing,
     verifier: createTokenVerifier(source, settings),
     adapters: {
       relational: db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite, embedded (${embeddedPgDir(config) ?? 'in memory'})`,
       cache: cache.kind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory, embedded',
+      bus: bus.kind === 'rabbitmq' ? 'RabbitMQ (AMQP_URL)' : 'in-process bus, embedded',
       tokens: keyNote,
     },
     async close() {
-      await Promise.allSettled([db.close(), cache.close()]);
+      await outbox.stop();
+      await Promise.allSettled([bus.close(), db.close(), cache.close()]);
     },
   };
 }
@@ -98,4 +120,8 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
 /** PGlite keeps its files under DATA_DIR in development; tests run it in memory. */
 function embeddedPgDir(config: Config): string | undefined {
   return config.NODE_ENV === 'test' ? undefined : join(config.DATA_DIR, 'pglite');
+}
+
+function idleRelay(): OutboxRelay {
+  return { nudge() {}, async drain() {}, async stop() {} };
 }

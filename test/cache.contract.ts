@@ -16,6 +16,8 @@ import type { Cache } from '../shared/ports/cache.ts';
 const TTL_MS = 80;
 /** Sleep this long to be sure a TTL_MS key has expired. */
 const PAST_TTL_MS = TTL_MS + 70;
+/** The most devices one sorted set is expected to track. */
+const LARGE_SET = 100_000;
 
 export function cacheContract(name: string, make: () => Promise<Cache> | Cache): void {
   const test = suite<{ cache: Cache }>(`cache contract: ${name}`);
@@ -172,6 +174,224 @@ export function cacheContract(name: string, make: () => Promise<Cache> | Cache):
     assert.is(await cache.exists(k), false);
   });
 
+  test('sortedAdd adds members and updates their scores', async ({ cache }) => {
+    const k = key('sorted-add');
+    await cache.sortedAdd(k, [
+      { member: 'a', score: 1 },
+      { member: 'b', score: 2 },
+    ]);
+    assert.equal(await cache.sortedScores(k, ['a', 'b']), [1, 2]);
+    await cache.sortedAdd(k, [
+      { member: 'a', score: 5 },
+      { member: 'c', score: 3 },
+      { member: 'd', score: 1 },
+      { member: 'd', score: 4 },
+    ]);
+    assert.equal(await cache.sortedScores(k, ['a', 'b', 'c', 'd']), [5, 2, 3, 4], 'the last score given wins');
+    assert.is(await cache.sortedCount(k, -Infinity, Infinity), 4);
+
+    const empty = key('sorted-add-empty');
+    await cache.sortedAdd(empty, []);
+    assert.is(await cache.exists(empty), false, 'adding nothing creates nothing');
+  });
+
+  test('sortedScores answers null for missing members and a missing key, in order', async ({ cache }) => {
+    const k = key('sorted-scores');
+    await cache.sortedAdd(k, [
+      { member: 'a', score: 1 },
+      { member: 'c', score: 3 },
+    ]);
+    assert.equal(await cache.sortedScores(k, ['a', 'b', 'c']), [1, null, 3]);
+    assert.equal(await cache.sortedScores(key('sorted-scores-missing'), ['a', 'b']), [null, null]);
+    assert.equal(await cache.sortedScores(k, []), []);
+  });
+
+  test('sortedRangeByScore answers inclusive ranges in score order, ties by member, up to limit', async ({ cache }) => {
+    const k = key('sorted-range');
+    await cache.sortedAdd(k, [
+      { member: 'e', score: 50 },
+      { member: 'a', score: 10 },
+      { member: 'tie-z', score: 25 },
+      { member: 'c', score: 30 },
+      { member: 'b', score: 20 },
+      { member: 'tie-a', score: 25 },
+      { member: 'd', score: 40 },
+      // Redis orders ties by UTF-8 bytes: U+FFFD (EF BF BD) before U+1F600 (F0 9F 98 80), unlike UTF-16 `<`.
+      { member: '\u{1F600}', score: 60 },
+      { member: '\uFFFD', score: 60 },
+    ]);
+    const members = async (min: number, max: number, limit?: number) =>
+      (await cache.sortedRangeByScore(k, min, max, limit)).map((entry) => entry.member);
+
+    assert.equal(await cache.sortedRangeByScore(k, -Infinity, 20), [
+      { member: 'a', score: 10 },
+      { member: 'b', score: 20 },
+    ]);
+    assert.equal(await members(-Infinity, Infinity), ['a', 'b', 'tie-a', 'tie-z', 'c', 'd', 'e', '\uFFFD', '\u{1F600}']);
+    assert.equal(await members(20, 40), ['b', 'tie-a', 'tie-z', 'c', 'd'], 'both bounds are inclusive');
+    assert.equal(await members(45, Infinity), ['e', '\uFFFD', '\u{1F600}']);
+    assert.equal(await members(-Infinity, Infinity, 3), ['a', 'b', 'tie-a'], 'the limit keeps the lowest scores');
+    assert.equal(await members(25, 25, 1), ['tie-a']);
+    assert.equal(await members(-Infinity, Infinity, 100), await members(-Infinity, Infinity));
+    assert.equal(await members(-Infinity, Infinity, 0), []);
+    assert.equal(await members(41, 49), []);
+    assert.equal(await members(40, 20), [], 'min above max');
+    assert.equal(await cache.sortedRangeByScore(key('sorted-range-missing'), -Infinity, Infinity), []);
+  });
+
+  test('sortedRemove counts only the members that were there, and removing the last drops the key', async ({ cache }) => {
+    const k = key('sorted-remove');
+    await cache.sortedAdd(k, [
+      { member: 'a', score: 1 },
+      { member: 'b', score: 2 },
+    ]);
+    assert.is(await cache.sortedRemove(k, ['a', 'never-added']), 1);
+    assert.is(await cache.sortedRemove(k, ['a']), 0, 'already removed');
+    assert.is(await cache.sortedRemove(k, []), 0);
+    assert.equal(await cache.sortedScores(k, ['a', 'b']), [null, 2]);
+    assert.is(await cache.sortedRemove(key('sorted-remove-missing'), ['a']), 0);
+    assert.is(await cache.sortedRemove(k, ['b']), 1);
+    assert.is(await cache.exists(k), false);
+  });
+
+  test('sortedCount counts members within inclusive bounds', async ({ cache }) => {
+    const k = key('sorted-count');
+    await cache.sortedAdd(
+      k,
+      [10, 20, 30, 40].map((score) => ({ member: `m${score}`, score })),
+    );
+    assert.is(await cache.sortedCount(k, -Infinity, Infinity), 4);
+    assert.is(await cache.sortedCount(k, 20, 30), 2);
+    assert.is(await cache.sortedCount(k, -Infinity, 19), 1);
+    assert.is(await cache.sortedCount(k, 40, Infinity), 1);
+    assert.is(await cache.sortedCount(k, 31, 39), 0);
+    assert.is(await cache.sortedCount(k, 30, 20), 0);
+    assert.is(await cache.sortedCount(key('sorted-count-missing'), -Infinity, Infinity), 0);
+  });
+
+  test('two concurrent sortedRemove of one member remove it exactly once', async ({ cache }) => {
+    const k = key('sorted-remove-race');
+    const devices = Array.from({ length: 20 }, (_, i) => `device-${i}`);
+    await cache.sortedAdd(
+      k,
+      devices.map((member, score) => ({ member, score })),
+    );
+    const removed = await Promise.all(
+      devices.map(async (member) => {
+        const [first, second] = await Promise.all([cache.sortedRemove(k, [member]), cache.sortedRemove(k, [member])]);
+        return [first, second].sort();
+      }),
+    );
+    for (const pair of removed) assert.equal(pair, [0, 1]);
+    assert.is(await cache.exists(k), false);
+  });
+
+  test('epoch-millisecond scores round-trip exactly', async ({ cache }) => {
+    const k = key('sorted-epoch-ms');
+    const seen = {
+      early: 1_700_000_000_000,
+      next: 1_700_000_000_001,
+      later: 2_000_000_000_123,
+      y2100: 4_102_444_800_001,
+      largest: Number.MAX_SAFE_INTEGER,
+    };
+    const entries = Object.entries(seen).map(([member, score]) => ({ member, score }));
+    await cache.sortedAdd(k, entries);
+    assert.equal(await cache.sortedScores(k, Object.keys(seen)), Object.values(seen));
+    assert.equal(await cache.sortedRangeByScore(k, -Infinity, Infinity), entries);
+    assert.equal(await cache.sortedRangeByScore(k, seen.next, seen.next), [{ member: 'next', score: seen.next }]);
+    assert.is(await cache.sortedCount(k, seen.next, seen.later), 2, 'adjacent milliseconds stay apart');
+    assert.is(await cache.sortedCount(k, seen.early + 0.5, seen.later - 1), 1);
+  });
+
+  test('infinite scores round-trip', async ({ cache }) => {
+    const k = key('sorted-infinite');
+    await cache.sortedAdd(k, [
+      { member: 'never', score: Infinity },
+      { member: 'always', score: -Infinity },
+      { member: 'zero', score: 0 },
+    ]);
+    assert.equal(await cache.sortedScores(k, ['never', 'always']), [Infinity, -Infinity]);
+    assert.equal(await cache.sortedRangeByScore(k, -Infinity, Infinity), [
+      { member: 'always', score: -Infinity },
+      { member: 'zero', score: 0 },
+      { member: 'never', score: Infinity },
+    ]);
+    assert.is(await cache.sortedCount(k, 0, Infinity), 2);
+  });
+
+  test(`handles a set of ${LARGE_SET} members in single calls`, async ({ cache }) => {
+    const k = key('sorted-large');
+    const entries = Array.from({ length: LARGE_SET }, (_, i) => ({ member: `device-${i}`, score: 1_700_000_000_000 + i }));
+    const members = entries.map((entry) => entry.member);
+    await cache.sortedAdd(k, entries);
+    assert.is(await cache.sortedCount(k, -Infinity, Infinity), LARGE_SET);
+    const scores = await cache.sortedScores(k, members);
+    assert.ok(
+      scores.every((score, i) => score === entries[i]?.score),
+      'every score round-trips',
+    );
+    assert.equal(await cache.sortedRangeByScore(k, -Infinity, Infinity, 3), entries.slice(0, 3));
+    assert.is(await cache.sortedRemove(k, members), LARGE_SET);
+    assert.is(await cache.exists(k), false);
+  });
+
+  test('del, exists and ttl see a sorted-set key', async ({ cache }) => {
+    const k = key('sorted-del');
+    assert.is(await cache.exists(k), false);
+    await cache.sortedAdd(k, [{ member: 'a', score: 1 }]);
+    assert.is(await cache.exists(k), true);
+    assert.is(await cache.ttl(k), null, 'a sorted set has no TTL');
+    assert.is(await cache.del(k, key('sorted-del-never-set')), 1);
+    assert.is(await cache.exists(k), false);
+    assert.equal(await cache.sortedScores(k, ['a']), [null]);
+    assert.is(await cache.del(k), 0);
+  });
+
+  test('a key holding one kind rejects the other kind of operation, except set and getMany', async ({ cache }) => {
+    const text = key('kind-string');
+    const sorted = key('kind-sorted');
+    await cache.set(text, '1');
+    await cache.sortedAdd(sorted, [{ member: 'a', score: 1 }]);
+
+    await rejectsWrongType(cache.sortedAdd(text, [{ member: 'a', score: 1 }]), 'sortedAdd on a string');
+    await rejectsWrongType(cache.sortedScores(text, ['a']), 'sortedScores on a string');
+    await rejectsWrongType(cache.sortedRangeByScore(text, -Infinity, Infinity), 'sortedRangeByScore on a string');
+    await rejectsWrongType(cache.sortedRemove(text, ['a']), 'sortedRemove on a string');
+    await rejectsWrongType(cache.sortedCount(text, -Infinity, Infinity), 'sortedCount on a string');
+    assert.is(await cache.get(text), '1', 'the string is untouched');
+
+    await rejectsWrongType(cache.get(sorted), 'get on a sorted set');
+    await rejectsWrongType(cache.compareAndSet(sorted, 'a', 'b'), 'compareAndSet on a sorted set');
+    await rejectsWrongType(cache.hit(sorted, 60_000), 'hit on a sorted set');
+    assert.equal(await cache.getMany([text, sorted]), ['1', null]);
+    assert.equal(await cache.sortedScores(sorted, ['a']), [1], 'the sorted set is untouched');
+
+    assert.is(await cache.set(sorted, 'v', { onlyIfAbsent: true }), false, 'a sorted set exists for onlyIfAbsent');
+    assert.is(await cache.set(sorted, 'v'), true);
+    assert.is(await cache.get(sorted), 'v', 'set replaces a sorted set');
+  });
+
+  test('sorted-set operations reject NaN scores and bounds and bad limits', async ({ cache }) => {
+    const k = key('sorted-bad-arguments');
+    await rejects(
+      cache.sortedAdd(k, [
+        { member: 'a', score: 1 },
+        { member: 'b', score: Number.NaN },
+      ]),
+      'sortedAdd NaN score',
+    );
+    assert.is(await cache.exists(k), false, 'a NaN score sets nothing');
+    await cache.sortedAdd(k, [{ member: 'a', score: 1 }]);
+    await rejects(cache.sortedRangeByScore(k, Number.NaN, 1), 'sortedRangeByScore NaN min');
+    await rejects(cache.sortedRangeByScore(k, 0, Number.NaN), 'sortedRangeByScore NaN max');
+    for (const limit of [-1, 1.5, Number.NaN, Infinity]) {
+      await rejects(cache.sortedRangeByScore(k, 0, 1, limit), `sortedRangeByScore limit ${limit}`);
+    }
+    await rejects(cache.sortedCount(k, Number.NaN, 1), 'sortedCount NaN min');
+    await rejects(cache.sortedCount(k, 0, Number.NaN), 'sortedCount NaN max');
+  });
+
   test('ping answers', async ({ cache }) => {
     await cache.ping();
   });
@@ -185,4 +405,14 @@ async function rejects(promise: Promise<unknown>, what: string): Promise<void> {
     (e: unknown) => e,
   );
   assert.instance(error, RangeError, `${what} should reject with a RangeError`);
+}
+
+/** Both adapters reject with Redis's own WRONGTYPE message. */
+async function rejectsWrongType(promise: Promise<unknown>, what: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(error, Error, `${what} should reject`);
+  assert.match((error as Error).message, /^WRONGTYPE/, `${what} should reject with WRONGTYPE`);
 }

@@ -1,7 +1,7 @@
 /**
  * Runs the cache contract on both adapters, then checks what only one adapter can show: that the Redis
- * adapter applies its key prefix (scripts included) and fails fast when Redis is down, and that the memory
- * adapter expires keys on an injected clock.
+ * adapter applies its key prefix (scripts and sorted sets included) and fails fast when Redis is down, and that
+ * the memory adapter expires keys on an injected clock.
  */
 import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
@@ -21,17 +21,20 @@ const FAIL_FAST_MS = 4_000;
 
 const redis = suite('redis adapter');
 
-redis('applies keyPrefix to plain commands and scripts alike', async () => {
+redis('applies keyPrefix to plain commands, scripts and sorted sets alike', async () => {
   const prefix = `test:prefix:${randomUUID()}:`;
   const prefixed = createRedisCache(services.redisUrl, { keyPrefix: prefix });
   const raw = createRedisCache(services.redisUrl);
   try {
     await prefixed.set('plain', 'v');
     await prefixed.hit('counted', 60_000);
+    await prefixed.sortedAdd('ranked', [{ member: 'm', score: 7 }]);
     assert.is(await raw.get(`${prefix}plain`), 'v');
     assert.is(await raw.get(`${prefix}counted`), '1');
+    assert.equal(await raw.sortedScores(`${prefix}ranked`, ['m']), [7]);
+    assert.equal(await raw.sortedRangeByScore(`${prefix}ranked`, -Infinity, Infinity), [{ member: 'm', score: 7 }]);
   } finally {
-    await raw.del(`${prefix}plain`, `${prefix}counted`);
+    await raw.del(`${prefix}plain`, `${prefix}counted`, `${prefix}ranked`);
     await Promise.all([prefixed.close(), raw.close()]);
   }
 });

@@ -92,7 +92,7 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
         return send(response, { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' });
       }
       if (request.method === 'GET' && url.pathname === '/readyz') {
-        const ready = await Promise.all([deps.db.ping(), deps.cache.ping()]).then(() => true, () => false);
+        const ready = await Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(() => true, () => false);
         return send(response, { status: ready ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ready }) });
       }
       if (request.method === 'GET' && url.pathname === '/metrics') {

@@ -108,8 +108,8 @@ function send(response: ServerResponse, reply: OutgoingReply): void {
 }
 
 async function readiness(deps: Deps): Promise<OutgoingReply> {
-  const checks = await Promise.allSettled([deps.db.ping(), deps.cache.ping()]);
-  const names = ['relational', 'cache'];
+  const checks = await Promise.allSettled([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]);
+  const names = ['relational', 'cache', 'bus'];
   const status = Object.fromEntries(checks.map((c, i) => [names[i], c.status === 'fulfilled' ? 'ok' : String((c as PromiseRejectedResult).reason)]));
   const ready = checks.every((c) => c.status === 'fulfilled');
   return { status: ready ? 200 : 503, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ ready, checks: status }) };

@@ -49,7 +49,7 @@ function problemsOf(fn: HttpFunction): ProblemKind[] {
   const kinds = new Set<ProblemKind>(fn.problems);
   if (fn.params || fn.query || fn.body) kinds.add('validation');
   if (fn.body) ['invalid-json', 'payload-too-large', 'unsupported-media-type'].forEach((k) => kinds.add(k as ProblemKind));
-  if (fn.auth === 'user') kinds.add('unauthenticated');
+  if (fn.auth !== 'none') kinds.add('unauthenticated');
   kinds.add('internal');
   return [...kinds];
 }
@@ -80,7 +80,7 @@ function operation(fn: HttpFunction): OperationObject {
     parameters: parameters(fn),
     ...(fn.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(fn.body, 'input') } } } } : {}),
     responses,
-    ...(fn.auth === 'user' ? { security: [{ bearerAuth: [] }] } : {}),
+    ...(fn.auth === 'user' ? { security: [{ bearerAuth: [] }] } : fn.auth === 'device' ? { security: [{ deviceToken: [] }] } : {}),
   };
 }
 
@@ -93,6 +93,12 @@ export function buildOpenApi(functions: readonly HttpFunction[], info: { version
       description: 'An IoT platform built as serverless functions: signing, devices and monitoring.',
     })
     .addSecurityScheme('bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (ES256), from POST /auth/login' })
+    .addSecurityScheme('deviceToken', {
+      type: 'apiKey',
+      in: 'header',
+      name: 'Authorization',
+      description: 'Device <token>, the token answered when the device was created or its token rotated',
+    })
     .addSchema('Problem', problemSchema);
   const paths: Record<string, Record<string, OperationObject>> = {};
   for (const fn of functions) {

@@ -4,6 +4,13 @@
  * Two adapters pass one contract suite (test/cache.contract.ts): ioredis against a Redis server, and an
  * in-process map with TTLs for the embedded mode. Every operation is atomic on its own key, as in Redis.
  * Times are milliseconds.
+ *
+ * Sorted sets share the keyspace with strings, as in Redis: `del`, `exists` and `ttl` see them, a set whose last
+ * member is removed no longer exists, and using a key as the other kind rejects (Redis WRONGTYPE) — except
+ * `set`, which replaces whatever the key held, and `getMany`, which answers null for it.
+ *
+ *   await cache.sortedAdd('devices:last-seen', [{ member: deviceId, score: Date.now() }]);
+ *   const silent = await cache.sortedRangeByScore('devices:last-seen', -Infinity, Date.now() - 60_000, 500);
  */
 export interface SetOptions {
   /** Expire the key after this many milliseconds. */
@@ -30,6 +37,28 @@ export interface Cache {
   hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }>;
   /** Milliseconds until the key expires; null when the key is missing or has no TTL. */
   ttl(key: string): Promise<number | null>;
+  /**
+   * Sets members' scores (Redis ZADD); creates the set. Scores are doubles, so integers such as epoch
+   * milliseconds round-trip exactly up to 2^53. A NaN score rejects with a RangeError and sets nothing.
+   */
+  sortedAdd(key: string, entries: ReadonlyArray<{ member: string; score: number }>): Promise<void>;
+  /** Scores of the given members, null for absent ones (Redis ZMSCORE). */
+  sortedScores(key: string, members: readonly string[]): Promise<(number | null)[]>;
+  /**
+   * Members with min <= score <= max in ascending score order, ties by member, at most `limit` (Redis ZRANGE
+   * BYSCORE LIMIT). Use -Infinity / Infinity for open bounds. A NaN bound or a `limit` that is not a
+   * non-negative integer rejects with a RangeError.
+   */
+  sortedRangeByScore(
+    key: string,
+    min: number,
+    max: number,
+    limit?: number,
+  ): Promise<Array<{ member: string; score: number }>>;
+  /** Removes members; returns how many were there (Redis ZREM) — so two sweepers racing on one member see 1 and 0. */
+  sortedRemove(key: string, members: readonly string[]): Promise<number>;
+  /** How many members have min <= score <= max (Redis ZCOUNT); bounds as in `sortedRangeByScore`. */
+  sortedCount(key: string, min: number, max: number): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -19,7 +19,12 @@ export async function startPlatform(options: { embedded?: boolean; env?: Record<
   // Each platform gets its own Redis key prefix, so counters and sessions never leak between runs.
   const env = options.embedded
     ? {}
-    : { DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl, REDIS_KEY_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}:` };
+    : {
+        DATABASE_URL: services.databaseUrl,
+        REDIS_URL: services.redisUrl,
+        AMQP_URL: services.amqpUrl,
+        REDIS_KEY_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}:`,
+      };
   const deps = await createPlatform(configWith({ ...env, ...options.env }));
   const server = createGateway({ functions, deps, version: 'test' });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -3,7 +3,8 @@
  *
  * Every wait is bounded so a function fails fast instead of hanging when Redis is down: queued commands are
  * rejected after a few reconnect attempts, and any command still unanswered after COMMAND_TIMEOUT_MS is rejected.
- * `compareAndSet` and `hit` are Lua scripts, so each runs atomically on the server.
+ * `compareAndSet` and `hit` are Lua scripts, so each runs atomically on the server. The sorted-set operations use
+ * ZMSCORE and ZRANGE … BYSCORE, so they need Redis 6.2 or later.
  *
  *   const cache = createRedisCache('redis://127.0.0.1:6379/0', { keyPrefix: 'iot:' });
  *   await cache.set('session:abc', userId, { ttlMs: 3_600_000 });
@@ -111,6 +112,44 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
       return ms < 0 ? null : ms;
     },
 
+    async sortedAdd(key, entries) {
+      const args: string[] = [];
+      for (const { member, score } of entries) args.push(toRedisScore('score', score), member);
+      // ZADD with no members is a Redis error, not a no-op.
+      if (args.length === 0) return;
+      // Members go to ioredis as one array, never as spread arguments: Node overflows its call stack somewhere past
+      // 100k arguments, which a 100k-member ZADD (two per member) exceeds. The typed zadd only takes spread
+      // arguments; call takes an array and still applies keyPrefix.
+      await redis.call('ZADD', [key, ...args]);
+    },
+
+    async sortedScores(key, members) {
+      if (members.length === 0) return [];
+      const scores = await redis.zmscore(key, [...members]);
+      return scores.map((score) => (score === null ? null : fromRedisScore(score)));
+    },
+
+    async sortedRangeByScore(key, min, max, limit) {
+      const [from, to] = [toRedisScore('min', min), toRedisScore('max', max)];
+      if (limit !== undefined) checkLimit(limit);
+      // The named method, not redis.call: over RESP3 only the named method flattens the [member, score] pairs.
+      const flat =
+        limit === undefined
+          ? await redis.zrange(key, from, to, 'BYSCORE', 'WITHSCORES')
+          : await redis.zrange(key, from, to, 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES');
+      const range: Array<{ member: string; score: number }> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) range.push({ member: flat[i]!, score: fromRedisScore(flat[i + 1]!) });
+      return range;
+    },
+
+    async sortedRemove(key, members) {
+      return members.length === 0 ? 0 : redis.zrem(key, [...members]);
+    },
+
+    async sortedCount(key, min, max) {
+      return redis.zcount(key, toRedisScore('min', min), toRedisScore('max', max));
+    },
+
     async ping() {
       await redis.ping();
     },
@@ -129,4 +168,27 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
 /** Redis rejects these too, but with a message that names neither the option nor the value. */
 function checkMs(name: string, ms: number): void {
   if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError(`${name} must be a positive integer, got ${ms}`);
+}
+
+/**
+ * Redis spells the infinities '-inf' and '+inf' (String gives 'Infinity'), and answers NaN with an error that names
+ * neither the argument nor the value.
+ */
+function toRedisScore(name: string, score: number): string {
+  if (Number.isNaN(score)) throw new RangeError(`${name} must be a number, got NaN`);
+  if (score === Infinity) return '+inf';
+  if (score === -Infinity) return '-inf';
+  return String(score);
+}
+
+/** Redis answers infinite scores as 'inf' and '-inf', which Number reads as NaN. */
+function fromRedisScore(reply: string): number {
+  if (reply === 'inf' || reply === '+inf') return Infinity;
+  if (reply === '-inf') return -Infinity;
+  return Number(reply);
+}
+
+/** Redis reads a negative LIMIT count as "no limit"; the port has `undefined` for that and rejects the rest. */
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
 }

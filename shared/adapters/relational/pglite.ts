@@ -6,6 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { Mutex, PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { Queryable, QueryResult, Relational } from '../../ports/relational.ts';
 
 const text = (value: string): string => value;
@@ -13,7 +14,11 @@ const text = (value: string): string => value;
 export async function createPglite(dataDir?: string): Promise<Relational> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
   // PGlite's defaults turn int8 into number/bigint and leave numeric to chance; the port wants exact strings.
-  const pglite = await PGlite.create(dataDir, { parsers: { 20: text, 1700: text } });
+  const pglite = await PGlite.create(dataDir, {
+    parsers: { 20: text, 1700: text },
+    // The extensions the migrations create: trigram indexes back device search by name.
+    extensions: { pg_trgm },
+  });
   // One backend serves everything, so a statement slipped into an open transaction would join it.
   // PGlite queues its own calls too; this lock keeps the guarantee ours rather than an internal detail.
   const lock = new Mutex();

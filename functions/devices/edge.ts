@@ -1,0 +1,43 @@
+/**
+ * The long-lived side of the devices domain, for a process that stays up (the local gateway, or the MQTT
+ * bridge deployment in a cluster): MQTT into the bus, through an external broker when MQTT_URL is set or
+ * the embedded one otherwise, and the presence sweeper that announces devices going offline.
+ */
+import type { Deps } from '../../shared/platform.ts';
+import { startMqttBridge } from './mqtt-bridge.ts';
+import { startEmbeddedMqttBroker } from './embedded-mqtt-broker.ts';
+import { startPresenceSweeper } from './model/presence.ts';
+
+export interface DeviceEdge {
+  /** One line for the start-up banner. */
+  mqtt: string;
+  stop(): Promise<void>;
+}
+
+export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: boolean } = {}): Promise<DeviceEdge> {
+  const sweeper = startPresenceSweeper(deps);
+  try {
+    if (deps.config.MQTT_URL) {
+      const bridge = await startMqttBridge(deps, deps.config.MQTT_URL);
+      return {
+        mqtt: `bridge from ${deps.config.MQTT_URL} (MQTT 5, token in the "token" user property)`,
+        async stop() {
+          sweeper.stop();
+          await bridge.stop();
+        },
+      };
+    }
+    if (options.embeddedBroker === false) return { mqtt: 'none', stop: async () => sweeper.stop() };
+    const broker = await startEmbeddedMqttBroker(deps, deps.config.MQTT_LISTEN_PORT, deps.config.HOST);
+    return {
+      mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1, username = device id, password = device token)`,
+      async stop() {
+        sweeper.stop();
+        await broker.stop();
+      },
+    };
+  } catch (error) {
+    sweeper.stop();
+    throw error;
+  }
+}

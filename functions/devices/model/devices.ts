@@ -1,0 +1,136 @@
+/**
+ * The devices domain's devices: their public shape, their table and their tokens.
+ *
+ * A device token (`dt_` + 256 random bits) is shown once, when the device is made or its token rotated;
+ * only its SHA-256 is stored (the token is random, so a slow hash adds nothing), and it is looked up by
+ * that hash when the device sends telemetry.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Queryable } from '../../../shared/ports/relational.ts';
+
+export const Tag = z.string().trim().min(1).max(64);
+export const Location = z.object({
+  lat: z.number().min(-90).max(90),
+  lon: z.number().min(-180).max(180),
+  alt: z.number().optional(),
+});
+export const DeviceStatus = z.enum(['active', 'disabled']);
+
+/** What a user may set on a device. */
+export const DeviceFields = z.object({
+  name: z.string().trim().min(1).max(200),
+  type: z.string().trim().min(1).max(100),
+  tags: z.array(Tag).max(50).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  location: Location.nullable().optional(),
+});
+export type DeviceFields = z.output<typeof DeviceFields>;
+
+export const Device = z.object({
+  id: z.uuid(),
+  ownerId: z.uuid(),
+  name: z.string(),
+  type: z.string(),
+  tags: z.array(z.string()),
+  metadata: z.record(z.string(), z.unknown()),
+  location: Location.nullable(),
+  status: DeviceStatus,
+  online: z.boolean(),
+  lastSeenAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type Device = z.output<typeof Device>;
+
+export interface DeviceRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  location: z.output<typeof Location> | null;
+  status: 'active' | 'disabled';
+  token_hash: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const deviceColumns = 'id, owner_id, name, type, tags, metadata, location, status, token_hash, created_at, updated_at';
+
+export function newDeviceToken(): { token: string; hash: string } {
+  const token = `dt_${randomBytes(32).toString('base64url')}`;
+  return { token, hash: hashDeviceToken(token) };
+}
+
+export function hashDeviceToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+export function searchText(name: string, tags: readonly string[]): string {
+  return [name, ...tags].join(' ').toLowerCase();
+}
+
+/** The public view; presence (online, last seen) comes from the cache, not the row. */
+export function toDevice(row: DeviceRow, lastSeen: number | null, onlineWindowMs: number, now = Date.now()): Device {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    name: row.name,
+    type: row.type,
+    tags: row.tags,
+    metadata: row.metadata,
+    location: row.location,
+    status: row.status,
+    online: lastSeen !== null && now - lastSeen <= onlineWindowMs,
+    lastSeenAt: lastSeen === null ? null : new Date(lastSeen).toISOString(),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/** Inserts devices in one statement; returns the rows and each device's token, in input order. */
+export async function insertDevices(tx: Queryable, ownerId: string, devices: readonly DeviceFields[]) {
+  const prepared = devices.map((d) => {
+    const { token, hash } = newDeviceToken();
+    const tags = [...new Set(d.tags ?? [])];
+    return {
+      token,
+      record: {
+        id: randomUUID(),
+        owner_id: ownerId,
+        name: d.name,
+        type: d.type,
+        tags,
+        metadata: d.metadata ?? {},
+        location: d.location ?? null,
+        token_hash: hash,
+        search: searchText(d.name, tags),
+        ord: 0,
+      },
+    };
+  });
+  prepared.forEach((p, i) => (p.record.ord = i));
+  const { rows } = await tx.query<DeviceRow & { ord: number }>(
+    `WITH input AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb)
+         AS d(id uuid, owner_id uuid, name text, type text, tags text[], metadata jsonb, location jsonb, token_hash text, search text, ord int)
+     )
+     INSERT INTO devices (id, owner_id, name, type, tags, metadata, location, token_hash, search)
+     SELECT id, owner_id, name, type, coalesce(tags, '{}'), coalesce(metadata, '{}'), location, token_hash, search FROM input ORDER BY ord
+     RETURNING ${deviceColumns}`,
+    [JSON.stringify(prepared.map((p) => p.record))],
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return prepared.map((p) => ({ row: byId.get(p.record.id)!, token: p.token }));
+}
+
+/** The device if the caller may see it: its owner, or an admin. */
+export async function findVisibleDevice(db: Queryable, id: string, caller: { userId: string; role: string }, lock = false): Promise<DeviceRow | undefined> {
+  const { rows } = await db.query<DeviceRow>(
+    `SELECT ${deviceColumns} FROM devices WHERE id = $1 AND (owner_id = $2 OR $3) ${lock ? 'FOR UPDATE' : ''}`,
+    [id, caller.userId, caller.role === 'admin'],
+  );
+  return rows[0];
+}

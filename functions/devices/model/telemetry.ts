@@ -1,0 +1,85 @@
+/**
+ * What a device may send as telemetry, and the one path every protocol takes to the bus.
+ *
+ * The payload is ThingsBoard's shape: `{ts?, values: {name: number | boolean | string}}` or an array of
+ * them, `ts` in epoch ms (default: when it arrived). HTTP (`POST /telemetry`) and MQTT
+ * (`devices/{id}/telemetry`) both call `publishTelemetry` after authenticating the device, so the checks
+ * and the message on the bus are the same whichever way the data came in.
+ */
+import { z } from 'zod';
+import type { Deps } from '../../../shared/platform.ts';
+import { Problem, type FieldError } from '../../../shared/problem.ts';
+import { cloudEvent, eventMessage } from '../../../shared/events.ts';
+import { eventTypes, exchanges, telemetryRoutingKey } from '../../../shared/bus/topology.ts';
+import type { DeviceIdentity } from './device-auth.ts';
+import { touchDevice } from './presence.ts';
+import { telemetryPublished } from '../../../shared/metrics.ts';
+
+const maxFutureMs = 24 * 3600 * 1000;
+
+export const TelemetryKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'keys have 1 to 64 letters, digits or _ . : -');
+export const TelemetryValue = z.union([z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean(), z.string().max(1024)]);
+
+export const TelemetryPoint = z.object({
+  ts: z
+    .number()
+    .int()
+    .min(0)
+    .refine((ts) => ts <= Date.now() + maxFutureMs, 'is more than a day in the future')
+    .optional()
+    .describe('Epoch milliseconds; default: when the platform received it'),
+  values: z
+    .record(TelemetryKey, TelemetryValue)
+    .refine((v) => Object.keys(v).length > 0, 'must hold at least one value')
+    .refine((v) => Object.keys(v).length <= 1000, 'holds more than 1,000 keys'),
+});
+
+export const TelemetryPayload = z.union([TelemetryPoint, z.array(TelemetryPoint).min(1)]);
+
+export interface StoredPoint {
+  ts: number;
+  values: Record<string, number | boolean | string>;
+}
+
+/** The data of a telemetry event on the bus. */
+export interface TelemetryData {
+  deviceId: string;
+  ownerId: string;
+  via: 'http' | 'mqtt';
+  receivedAt: number;
+  points: StoredPoint[];
+}
+
+/** Parses a payload, counting entries before validating them all so a huge batch fails fast. */
+export function parseTelemetry(payload: unknown, maxPoints: number, receivedAt = Date.now()): StoredPoint[] {
+  if (Array.isArray(payload) && payload.length > maxPoints) {
+    throw new Problem('too-many-points', `${payload.length} points in one message; at most ${maxPoints}`);
+  }
+  const parsed = TelemetryPayload.safeParse(payload);
+  if (!parsed.success) {
+    const errors: FieldError[] = parsed.error.issues.map((i) => ({ path: ['body', ...i.path.map(String)].join('.'), message: i.message }));
+    throw new Problem('validation', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+  }
+  const points = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+  return points.map((p) => ({ ts: p.ts ?? receivedAt, values: p.values }));
+}
+
+/** Publishes a device's points to the telemetry exchange; resolves once RabbitMQ has confirmed them. */
+export async function publishTelemetry(deps: Pick<Deps, 'bus' | 'cache' | 'log'>, device: DeviceIdentity, points: StoredPoint[], via: 'http' | 'mqtt') {
+  const receivedAt = Date.now();
+  const event = cloudEvent<TelemetryData>({
+    type: eventTypes.telemetry,
+    source: `/devices/${device.id}`,
+    subject: device.id,
+    data: { deviceId: device.id, ownerId: device.ownerId, via, receivedAt, points },
+  });
+  try {
+    await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(device.id), eventMessage(event));
+  } catch (error) {
+    throw new Problem('unavailable', 'The message bus did not confirm the telemetry; send it again', { cause: error, headers: { 'retry-after': '1' } });
+  }
+  telemetryPublished.inc({ via }, points.length);
+  // Presence is a side note: failing to record it must not fail a message the bus already has.
+  await touchDevice(deps, device, receivedAt).catch((error: unknown) => deps.log.warn({ err: error, deviceId: device.id }, 'presence update failed'));
+  return { messageId: event.id, points: points.length };
+}

@@ -1,0 +1,27 @@
+/**
+ * The one list of exchanges, routing keys and event types that cross domains over the bus.
+ * Producers, consumers, deploy artefacts and tests all take names from here.
+ */
+import type { Bus } from '../ports/bus.ts';
+
+export const exchanges = {
+  /** Device telemetry, routing key `telemetry.{deviceId}`. */
+  telemetry: 'iotfn.telemetry',
+  /** Device lifecycle and status events, routing key = event name (`device.created`, …). */
+  events: 'iotfn.events',
+} as const;
+
+export const deviceEvents = ['device.created', 'device.updated', 'device.deleted', 'device.token_rotated', 'device.status'] as const;
+export type DeviceEventName = (typeof deviceEvents)[number];
+
+export const eventTypes = {
+  telemetry: 'iotfn.telemetry',
+  device: (name: DeviceEventName) => `iotfn.${name}`,
+} as const;
+
+export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`;
+
+export async function declareTopology(bus: Bus): Promise<void> {
+  await bus.declareExchange(exchanges.telemetry, 'topic');
+  await bus.declareExchange(exchanges.events, 'topic');
+}

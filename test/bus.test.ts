@@ -1,0 +1,208 @@
+/**
+ * Runs the bus contract on RabbitMQ and on the memory bus, then checks what only the RabbitMQ adapter has to
+ * show: that it fails fast when the broker cannot be reached, and that it comes back by itself (declarations
+ * and consumers included) after losing its connection, whether the broker vanished or closed it.
+ *
+ * A broker outage is played by a TCP proxy in front of RabbitMQ that the test stops and starts; a connection
+ * closed by the broker by `rabbitmqctl close_connection`, aimed at this test's connection by its name.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { connect as connectAmqp } from 'amqplib';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createMemoryBus } from '../shared/adapters/bus/memory.ts';
+import { createRabbitBus } from '../shared/adapters/bus/rabbitmq.ts';
+import type { Bus, DeliveredMessage } from '../shared/ports/bus.ts';
+import { busContract, message, waitFor } from './bus.contract.ts';
+import { services } from './support/services.ts';
+
+const quiet = () => {};
+
+busContract('rabbitmq', () => createRabbitBus(services.amqpUrl, { name: 'bus-contract', log: quiet }), {
+  async deleteExchanges(names) {
+    const connection = await connectAmqp(services.amqpUrl, { timeout: 2_000 });
+    try {
+      const channel = await connection.createChannel();
+      for (const name of names) await channel.deleteExchange(name);
+    } finally {
+      await connection.close();
+    }
+  },
+});
+busContract('memory', async () => createMemoryBus());
+
+/** Nothing listens here, so every connection attempt is refused. */
+const CLOSED_PORT_URL = 'amqp://guest:guest@127.0.0.1:5699';
+/** How long a call may take to fail while the broker is away. */
+const FAIL_FAST_MS = 3_000;
+/** Reconnecting takes at most one backoff step (≤ 5 s) once the broker is back. */
+const RECONNECT_MS = 10_000;
+
+const rabbit = suite('rabbitmq adapter');
+
+rabbit('createRabbitBus rejects quickly, with the address, when RabbitMQ cannot be reached', async () => {
+  const started = Date.now();
+  const outcome = await createRabbitBus(CLOSED_PORT_URL, { log: quiet }).then(
+    async (bus) => {
+      await bus.close();
+      return 'connected?';
+    },
+    (err: Error) => err.message,
+  );
+  assert.match(outcome, /cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5699/);
+  assert.ok(Date.now() - started < FAIL_FAST_MS, `took ${Date.now() - started} ms`);
+});
+
+rabbit('while the broker is unreachable, publish and ping reject within seconds; afterwards everything works again', async () => {
+  const proxy = await startProxy();
+  const logs: string[] = [];
+  const bus = await createRabbitBus(proxy.url, { name: `bus-outage-${randomUUID()}`, log: (msg) => logs.push(msg) });
+  const { exchange, queue } = await declarePipe(bus, 'outage', false);
+  try {
+    const received: DeliveredMessage[] = [];
+    await bus.consume(queue, async (m) => void received.push(m));
+    await bus.publish(exchange, 'k', message({ id: 'before' }));
+    await waitFor(() => received.length === 1, 'the message sent before the outage');
+
+    await proxy.stop();
+    await waitFor(() => logs.some((l) => l.startsWith('connection lost')), 'the adapter to notice');
+    for (const [what, call] of [
+      ['publish', () => bus.publish(exchange, 'k', message({ id: 'during' }))],
+      ['ping', () => bus.ping()],
+    ] as const) {
+      const started = Date.now();
+      const outcome = await settleWithin(call(), FAIL_FAST_MS + 1_000);
+      assert.is(outcome, 'rejected', `${what} during the outage ${outcome}`);
+      assert.ok(Date.now() - started < FAIL_FAST_MS, `${what} took ${Date.now() - started} ms to reject`);
+    }
+
+    await proxy.start();
+    await waitFor(() => bus.ping().then(() => true, () => false), 'the reconnection', RECONNECT_MS);
+    await bus.publish(exchange, 'k', message({ id: 'after' }));
+    await waitFor(() => received.length === 2, 'the message sent after the outage, through the old subscription');
+    assert.equal(received.map((m) => m.id), ['before', 'after']);
+  } finally {
+    console.log(logs);
+    await bus.deleteQueue(queue).catch(() => {});
+    await bus.close();
+    await proxy.stop();
+  }
+});
+
+rabbit('close stops reconnecting', async () => {
+  const proxy = await startProxy();
+  const bus = await createRabbitBus(proxy.url, { log: quiet });
+  await proxy.stop();
+  assert.is(await settleWithin(bus.close(), FAIL_FAST_MS), 'resolved', 'close should not hang while the broker is away');
+  const before = proxy.connections();
+  await proxy.start();
+  // The first retry is 100 ms after the loss; a bus still trying would be back well within this.
+  await sleep(1_000);
+  assert.is(proxy.connections(), before, 'no connection attempt after close');
+  await proxy.stop();
+});
+
+rabbit('after the broker closes its connection, it reconnects, declares its queues again and consumes again', async () => {
+  const name = `bus-forced-${randomUUID()}`;
+  const logs: string[] = [];
+  const bus = await createRabbitBus(services.amqpUrl, { name, log: (msg) => logs.push(msg) });
+  // Exclusive: the broker deletes it with the connection, so only a re-declaration brings it back.
+  const { exchange, queue } = await declarePipe(bus, 'forced', true);
+  try {
+    const received: DeliveredMessage[] = [];
+    await bus.consume(queue, async (m) => void received.push(m));
+    await bus.publish(exchange, 'k', message({ id: 'before' }));
+    await waitFor(() => received.length === 1, 'the message sent before');
+
+    await closeConnectionNamed(name);
+    await waitFor(() => logs.some((l) => l.startsWith('connection lost')), 'the adapter to notice');
+    await waitFor(() => bus.ping().then(() => true, () => false), 'the reconnection', RECONNECT_MS);
+    await bus.publish(exchange, 'k', message({ id: 'after' }));
+    await waitFor(() => received.length === 2, 'the message sent after the reconnection');
+    assert.equal(received.map((m) => m.id), ['before', 'after']);
+  } finally {
+    await bus.close();
+  }
+});
+
+rabbit.run();
+
+async function declarePipe(bus: Bus, label: string, exclusive: boolean) {
+  const exchange = `bus-test.${label}.${randomUUID()}`;
+  const queue = `bus-test.${label}.${randomUUID()}`;
+  await bus.declareExchange(exchange);
+  await bus.declareQueue({ name: queue, durable: false, exclusive, bindings: [{ exchange, pattern: '#' }] });
+  return { exchange, queue };
+}
+
+/** A TCP proxy to RabbitMQ; stopping it drops every connection and refuses new ones, as a broker that went away. */
+async function startProxy() {
+  const target = new URL(services.amqpUrl);
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((client) => {
+    accepted++;
+    const upstream = connectTcp(Number(target.port || 5672), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  const url = new URL(services.amqpUrl);
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    connections: () => accepted,
+    start: () => listen(port),
+    async stop() {
+      if (!server.listening) return;
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Closes, from the broker's side, the connection that announced itself as `name`. */
+async function closeConnectionNamed(name: string): Promise<void> {
+  const run = promisify(execFile);
+  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', '--no-table-headers', 'pid', 'client_properties'], {
+    timeout: 15_000,
+  });
+  const line = stdout.split('\n').find((l) => l.includes(name));
+  const pid = line?.split('\t')[0];
+  if (!pid) throw new Error(`no connection named ${name} in:\n${stdout}`);
+  await run('rabbitmqctl', ['-q', 'close_connection', pid, 'bus test: forced close'], { timeout: 15_000 });
+}
+
+/** Waits for `promise` at most `ms`, so a hang fails the test instead of stalling the run. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<'timed out'>((resolve) => {
+    timer = setTimeout(resolve, ms, 'timed out');
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => 'resolved' as const,
+        () => 'rejected' as const,
+      ),
+      watchdog,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
