@@ -9,13 +9,20 @@
  * comes first and every later req/s figure carries its ratio to it: absolute numbers move from machine to
  * machine, the ratio much less. Each load run lasts BENCH_DURATION_S seconds (default 8) after a 1 s
  * warm-up, and every child is stopped at the end, also when a step fails.
+ *
+ * The devices figures (devices.ts, telemetry.ts) add RabbitMQ and Mosquitto: bulk creation and search over
+ * 100,000 devices, and telemetry over HTTP and MQTT with proof that every accepted message reached the broker
+ * (`lost` must be 0; a figure with lost messages counts as failed). All children of one run share one Redis
+ * key prefix, whose keys are deleted at the end.
  */
 import { performance } from 'node:perf_hooks';
-import { freePort, spawnChild, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
+import { freePort, spawnChild, startServer, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
 import { measureThroughput, type LoadOptions } from './lib/load.ts';
 import { platformEnv } from './lib/platform-env.ts';
+import { deleteRunKeys } from './lib/redis-cleanup.ts';
 import { emit, progress, round, type Figure } from './lib/report.ts';
 import { checkMe, logIn, registerBenchUser, type Credentials } from './signing.ts';
+import { deviceFigures } from './devices.ts';
 
 const durationS = benchDuration(process.env.BENCH_DURATION_S);
 const WARMUP_S = 1;
@@ -40,6 +47,8 @@ async function figure(name: string, step: () => Promise<Figure>): Promise<Figure
     if (result.unit === 'req/s' && baseline !== undefined) result.ratioToBaseline = round(result.value / baseline, 4);
     emit(result);
     progress(`${name}: ${result.value} ${result.unit}${summary(result)}`);
+    // A throughput with messages missing from the broker is not a figure to quote.
+    if (Number(result.lost ?? 0) > 0) failures.push(`${name} (lost ${String(result.lost)})`);
     return result;
   } catch (error) {
     progress(`${name} FAILED: ${(error as Error).message}`);
@@ -49,10 +58,12 @@ async function figure(name: string, step: () => Promise<Figure>): Promise<Figure
 }
 
 function summary(result: Figure): string {
-  if (result.unit !== 'req/s') return '';
-  const trouble = ['errors', 'timeouts', 'non2xx', 'serverErrorLogs'].filter((key) => Number(result[key] ?? 0) > 0);
-  const worry = trouble.length > 0 ? `, ${trouble.map((key) => `${key} ${String(result[key])}`).join(', ')}` : '';
-  return ` (p50 ${String(result.p50)} ms, p99 ${String(result.p99)} ms${worry})`;
+  const parts: string[] = [];
+  if (result.p50 !== undefined) parts.push(`p50 ${String(result.p50)} ms, p99 ${String(result.p99)} ms`);
+  if (result.sent !== undefined) parts.push(`sent ${String(result.sent)}, in queue ${String(result.confirmedInQueue)}`);
+  const trouble = ['errors', 'timeouts', 'non2xx', 'serverErrorLogs', 'lost', 'extra', 'failedPublishes', 'noSubscribers', 'outboxPending', 'stoppedEarly'];
+  for (const key of trouble) if (Number(result[key] ?? 0) > 0) parts.push(`${key} ${String(result[key])}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
 /** A warm-up the figure ignores (JIT, pools, lazy imports), then the measured run; server error logs are attached. */
@@ -63,13 +74,6 @@ async function loadWith(name: string, server: Child, options: Omit<LoadOptions, 
   const logged = server.errorLines - errorsBefore;
   if (logged > 0) result.serverErrorLogs = logged;
   return result;
-}
-
-async function startServer(name: string, command: string, args: string[], childEnv: Record<string, string>, port: number): Promise<Child> {
-  const child = spawnChild(name, command, args, childEnv);
-  const ms = await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child, timeoutMs: 60_000 });
-  progress(`${name} ready on port ${port} after ${Math.round(ms)} ms`);
-  return child;
 }
 
 function startFunction(target: string, port: number): Child {
@@ -160,8 +164,9 @@ async function coldStartFigure(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // Bounds the whole run even if a child or a socket hangs in a way no single timeout above catches.
-  const limitS = 4 * (durationS + WARMUP_S) + 180;
+  // Bounds the whole run even if a child or a socket hangs in a way no single timeout above catches: 13 load
+  // runs with their warm-ups, plus start-ups, the 100,000-device bulk, and the waits for queues and the outbox.
+  const limitS = 13 * (durationS + WARMUP_S) + 420;
   const watchdog = setTimeout(() => {
     progress(`watchdog: still running after ${limitS} s, stopping`);
     void stopAll().finally(() => process.exit(1));
@@ -175,8 +180,10 @@ async function main(): Promise<void> {
     await baselineFigure();
     await signingFigures();
     await coldStartFigure();
+    await deviceFigures({ figure, env, durationS, warmupS: WARMUP_S });
   } finally {
     await stopAll();
+    await deleteRunKeys();
   }
   if (failures.length > 0) {
     progress(`failed: ${failures.join(', ')}`);

@@ -30,12 +30,21 @@ export async function checkMe(baseUrl: string, token: string, email: string): Pr
   if (got !== email) throw new Error(`GET /auth/me on ${baseUrl} answered for ${String(got)}, expected ${email}`);
 }
 
-async function call(baseUrl: string, method: string, path: string, expected: number, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+/** One JSON request that must answer `expected`; the parsed answer. Bounded by `timeoutMs` (default 10 s). */
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  expected: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<unknown> {
   const response = await fetch(baseUrl + path, {
     method,
     headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
   if (response.status !== expected) throw new Error(`${method} ${path} answered ${response.status}, expected ${expected}: ${text.slice(0, 300)}`);

@@ -14,8 +14,10 @@ import { createPlatform, type Deps } from '../shared/platform.ts';
 import { createGateway } from '../shared/http/gateway.ts';
 import { buildOpenApi } from '../shared/http/openapi.ts';
 import { version } from '../shared/version.ts';
-import { functions } from '../functions/registry.ts';
+import { functions, httpFunctions } from '../functions/registry.ts';
 import { startDeviceEdge } from '../functions/devices/edge.ts';
+import { startLocalPlatform } from '../functions/local-platform.ts';
+import { buildDashboard } from '../dashboard/build.ts';
 import { createServer, type Server } from 'node:http';
 import { renderMetrics } from '../shared/metrics.ts';
 
@@ -29,19 +31,20 @@ const usage = `usage: iotfn <command>
 
 async function dev(): Promise<void> {
   const config = loadConfig();
+  const { outDir } = await buildDashboard();
   const deps = await createPlatform(config);
-  const server = createGateway({ functions, deps, version });
+  const server = createGateway({ functions: httpFunctions, deps, version, appDir: outDir });
   await listen(server, config.PORT, config.HOST);
-  const edge = await startDeviceEdge(deps);
+  const local = await startLocalPlatform(deps, server);
   const port = boundPort(server, config.PORT);
   const lines = [
     `iotfn ${version} serving ${functions.length} functions on http://localhost:${port}`,
+    `  dashboard  http://localhost:${port}/`,
     `  API docs   http://localhost:${port}/docs`,
-    ...Object.entries(deps.adapters).map(([name, adapter]) => `  ${name.padEnd(10)} ${adapter}`),
-    `  ${'mqtt'.padEnd(10)} ${edge.mqtt}`,
+    ...Object.entries({ ...deps.adapters, ...local.describe }).map(([name, what]) => `  ${name.padEnd(10)} ${what}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  stopOnSignals(deps, server, () => edge.stop());
+  stopOnSignals(deps, server, () => local.stop());
 }
 
 async function bridge(): Promise<void> {
@@ -101,13 +104,17 @@ function stopOnSignals(deps: Deps, server: Server, stopEdge: () => Promise<void>
 }
 
 function list(): void {
-  const rows = functions.map((fn) => [fn.name, fn.domain, `${fn.method} ${fn.path}`, fn.auth === 'user' ? 'bearer' : 'public']);
+  const rows = functions.map((fn) =>
+    fn.kind === 'http'
+      ? [fn.name, fn.domain, `${fn.method} ${fn.path}`, fn.auth === 'user' ? 'bearer' : fn.auth === 'device' ? 'device token' : 'public']
+      : [fn.name, fn.domain, `event ${fn.trigger.eventType}`, `queue ${fn.trigger.queue}`],
+  );
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const row of rows) process.stdout.write(row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ') + '\n');
 }
 
 function openapi(file: string | undefined): void {
-  const text = JSON.stringify(buildOpenApi(functions, { version }), null, 2) + '\n';
+  const text = JSON.stringify(buildOpenApi(httpFunctions, { version }), null, 2) + '\n';
   if (file) writeFileSync(file, text);
   else process.stdout.write(text);
 }

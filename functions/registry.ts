@@ -3,7 +3,7 @@
  * the OpenAPI document and every deploy artefact are derived from it; adding a function here adds it
  * everywhere.
  */
-import type { PlatformFunction } from '../shared/function.ts';
+import type { EventFunction, HttpFunction, PlatformFunction } from '../shared/function.ts';
 import register from './signing/register.ts';
 import login from './signing/login.ts';
 import refresh from './signing/refresh.ts';
@@ -18,6 +18,12 @@ import updateDevice from './devices/update-device.ts';
 import deleteDevice from './devices/delete-device.ts';
 import rotateDeviceToken from './devices/rotate-device-token.ts';
 import publishTelemetry from './devices/publish-telemetry.ts';
+import ingestTelemetry from './monitoring/ingest-telemetry.ts';
+import purgeDeviceTelemetry from './monitoring/purge-device-telemetry.ts';
+import queryMetrics from './monitoring/query-metrics.ts';
+import latestMetrics from './monitoring/latest-metrics.ts';
+import queryManyDevices from './monitoring/query-many-devices.ts';
+import deleteTelemetry from './monitoring/delete-telemetry.ts';
 
 export const functions: readonly PlatformFunction[] = [
   register,
@@ -34,7 +40,16 @@ export const functions: readonly PlatformFunction[] = [
   deleteDevice,
   rotateDeviceToken,
   publishTelemetry,
+  ingestTelemetry,
+  purgeDeviceTelemetry,
+  queryMetrics,
+  latestMetrics,
+  queryManyDevices,
+  deleteTelemetry,
 ];
+
+export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');
+export const eventFunctions: readonly EventFunction[] = functions.filter((fn): fn is EventFunction => fn.kind === 'event');
 
 export function functionNamed(name: string): PlatformFunction | undefined {
   return functions.find((fn) => fn.name === name);

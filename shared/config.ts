@@ -71,6 +71,10 @@ export const configSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   /** Most telemetry entries (`{ts, values}`) one request or MQTT message may carry. */
   TELEMETRY_MAX_POINTS: z.coerce.number().int().positive().default(5000),
+  /** Telemetry older than this disappears by itself. */
+  TELEMETRY_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+  /** The relay sends a device's updates at most once per window, merged to the latest value per key. */
+  RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** A device is online while its last message is at most this old. */
   DEVICE_ONLINE_SECONDS: seconds(120),
   /** How long a device token lookup is cached (changes invalidate it at once). */

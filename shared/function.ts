@@ -16,6 +16,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Deps } from './platform.ts';
 import type { ProblemKind } from './problem.ts';
+import type { CloudEvent } from './events.ts';
 
 export type Domain = 'signing' | 'devices' | 'monitoring';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -98,7 +99,56 @@ export interface HttpFunction {
   handler(input: HandlerInput<any, any, any, any>): Promise<Reply>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export type PlatformFunction = HttpFunction;
+/** Where an event function's events come from: a durable queue bound to an exchange. */
+export interface EventTrigger {
+  exchange: string;
+  /** Routing-key pattern of the binding. */
+  pattern: string;
+  /** The durable queue the local trigger consumes (in a cluster: the Knative Trigger's subscriber). */
+  queue: string;
+  /** CloudEvent type the function takes (Knative Trigger filter). */
+  eventType: string;
+}
+
+export interface EventInput<D> {
+  event: CloudEvent<D>;
+  data: D;
+  deps: Deps;
+  log: Logger;
+}
+
+export interface EventFunctionDefinition<S extends Schema> {
+  name: string;
+  domain: Domain;
+  summary: string;
+  trigger: EventTrigger;
+  /** Schema of the event's `data`; an event that fails it can never be processed (dead-lettered at once). */
+  data: S;
+  handler(input: EventInput<z.output<S>>): Promise<void>;
+  /**
+   * Optional: several events at once, for throughput (the local trigger batches what arrives together).
+   * All or nothing: a throw makes the trigger fall back to `handler` one event at a time.
+   */
+  handleBatch?(inputs: Array<EventInput<z.output<S>>>): Promise<void>;
+}
+
+export interface EventFunction {
+  kind: 'event';
+  name: string;
+  domain: Domain;
+  summary: string;
+  trigger: EventTrigger;
+  data: Schema;
+  // As for HttpFunction: the registry holds many data types; the runner parses `data` before calling.
+  handler(input: EventInput<any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  handleBatch?(inputs: Array<EventInput<any>>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export type PlatformFunction = HttpFunction | EventFunction;
+
+export function defineEventFunction<S extends Schema>(definition: EventFunctionDefinition<S>): EventFunction {
+  return { kind: 'event', ...definition } as EventFunction;
+}
 
 export function defineHttpFunction<
   P extends Schema | undefined = undefined,

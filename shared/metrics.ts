@@ -12,6 +12,12 @@ export const metricNames = {
   httpDuration: 'iotfn_http_request_duration_seconds',
   mqttMessages: 'iotfn_mqtt_messages_total',
   telemetryPublished: 'iotfn_telemetry_published_points_total',
+  eventsHandled: 'iotfn_events_total',
+  eventDuration: 'iotfn_event_duration_seconds',
+  eventsDeadLettered: 'iotfn_events_dead_lettered_total',
+  telemetryStored: 'iotfn_telemetry_stored_points_total',
+  relaySockets: 'iotfn_relay_sockets',
+  relayEmitted: 'iotfn_relay_emitted_total',
 } as const;
 
 export const httpRequests = new client.Counter({
@@ -40,6 +46,47 @@ export const telemetryPublished = new client.Counter({
   name: metricNames.telemetryPublished,
   help: 'Telemetry points confirmed by the bus, by the protocol they came in on',
   labelNames: ['via'] as const,
+  registers: [metricsRegistry],
+});
+
+export const eventsHandled = new client.Counter({
+  name: metricNames.eventsHandled,
+  help: 'Events handled by event functions, by function and result (ok, error, poison)',
+  labelNames: ['function', 'result'] as const,
+  registers: [metricsRegistry],
+});
+
+export const eventDuration = new client.Histogram({
+  name: metricNames.eventDuration,
+  help: 'Time to handle an event or a batch of events, by function and result',
+  labelNames: ['function', 'result'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry],
+});
+
+export const eventsDeadLettered = new client.Counter({
+  name: metricNames.eventsDeadLettered,
+  help: 'Events sent to the dead-letter queue, by function and reason (poison, retries-exhausted)',
+  labelNames: ['function', 'reason'] as const,
+  registers: [metricsRegistry],
+});
+
+export const telemetryStored = new client.Counter({
+  name: metricNames.telemetryStored,
+  help: 'Telemetry values written to the telemetry store',
+  registers: [metricsRegistry],
+});
+
+export const relaySockets = new client.Gauge({
+  name: metricNames.relaySockets,
+  help: 'Socket.IO clients connected to this relay',
+  registers: [metricsRegistry],
+});
+
+export const relayEmitted = new client.Counter({
+  name: metricNames.relayEmitted,
+  help: 'Live updates the relay emitted to device rooms, by event',
+  labelNames: ['event'] as const,
   registers: [metricsRegistry],
 });
 

@@ -11,6 +11,9 @@ import { createLogger, type Logger } from './log.ts';
 import type { Relational } from './ports/relational.ts';
 import type { Cache } from './ports/cache.ts';
 import type { Bus } from './ports/bus.ts';
+import type { TelemetryStore } from './ports/telemetry-store.ts';
+import { createPostgresTelemetryStore } from './adapters/telemetry/postgres.ts';
+import { createMongoTelemetryStore } from './adapters/telemetry/mongo.ts';
 import { createRabbitBus } from './adapters/bus/rabbitmq.ts';
 import { createMemoryBus } from './adapters/bus/memory.ts';
 import { declareTopology } from './bus/topology.ts';
@@ -37,6 +40,8 @@ export interface Deps {
   db: Relational;
   cache: Cache;
   bus: Bus;
+  /** Device time series: MongoDB when MONGO_URL is set, else the relational store's telemetry table. */
+  telemetry: TelemetryStore;
   /** Publishes the outbox of this process's database; nudge it after committing events. */
   outbox: OutboxRelay;
   verifier: TokenVerifier;
@@ -52,6 +57,7 @@ export interface PlatformOptions {
   db?: Relational;
   cache?: Cache;
   bus?: Bus;
+  telemetry?: TelemetryStore;
   log?: Logger;
   /** Run the outbox relay loop in this process (default true). */
   relay?: boolean;
@@ -64,17 +70,21 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
   const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
   const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : createMemoryCache());
   let maybeBus: Bus | undefined = options.bus;
+  let maybeTelemetry: TelemetryStore | undefined = options.telemetry;
   try {
     maybeBus ??= config.AMQP_URL
       ? await createRabbitBus(config.AMQP_URL, { name: 'iotfn', log: (msg: string, err?: unknown) => log.warn({ err }, msg) })
       : createMemoryBus();
     await declareTopology(maybeBus);
     if (options.migrate !== false) await migrate(db);
+    maybeTelemetry ??= config.MONGO_URL ? await createMongoTelemetryStore(config.MONGO_URL) : createPostgresTelemetryStore(db);
+    await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
   } catch (error) {
-    await Promise.allSettled([db.close(), cache.close(), maybeBus?.close()]);
+    await Promise.allSettled([db.close(), cache.close(), maybeBus?.close(), maybeTelemetry?.close()]);
     throw error;
   }
   const bus: Bus = maybeBus;
+  const telemetry: TelemetryStore = maybeTelemetry;
   const outbox = options.relay === false ? idleRelay() : startOutboxRelay(db, bus, log);
 
   const settings: TokenSettings = {
@@ -101,6 +111,7 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
     db,
     cache,
     bus,
+    telemetry,
     outbox,
     signing,
     verifier: createTokenVerifier(source, settings),
@@ -108,11 +119,13 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
       relational: db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite, embedded (${embeddedPgDir(config) ?? 'in memory'})`,
       cache: cache.kind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory, embedded',
       bus: bus.kind === 'rabbitmq' ? 'RabbitMQ (AMQP_URL)' : 'in-process bus, embedded',
+      telemetry: telemetry.kind === 'mongodb' ? 'MongoDB (MONGO_URL)' : `PostgreSQL table on the relational store (${db.kind})`,
       tokens: keyNote,
     },
     async close() {
       await outbox.stop();
-      await Promise.allSettled([bus.close(), db.close(), cache.close()]);
+      await Promise.allSettled([bus.close(), telemetry.close()]);
+      await Promise.allSettled([db.close(), cache.close()]);
     },
   };
 }

@@ -76,7 +76,22 @@ export function busContract(name: string, make: () => Promise<Bus>, cleanup?: Bu
       'device.#': ['device', 'device.created', 'device.a.b', 'device.x.deleted'],
       'alerts.fired': ['alerts.fired'],
       '#.deleted': ['deleted', 'device.x.deleted'],
-      '#': ['', 'telemetry.temp', 'telemetry', 'telemetry.temp.c', 'device', 'device.created', 'device.a.b', 'devices.x', 'alerts.fired', 'alerts.fired.x', 'deleted', 'device.x.deleted', 'nothing.here'],
+      // Every key, in the order they are published; '' has no words at all.
+      '#': [
+        '',
+        'telemetry.temp',
+        'telemetry',
+        'telemetry.temp.c',
+        'device',
+        'device.created',
+        'device.a.b',
+        'devices.x',
+        'alerts.fired',
+        'alerts.fired.x',
+        'deleted',
+        'device.x.deleted',
+        'nothing.here',
+      ],
       '*': ['telemetry', 'device', 'deleted'],
     };
     const keys = expected['#']!;
@@ -87,7 +102,8 @@ export function busContract(name: string, make: () => Promise<Bus>, cleanup?: Bu
     for (const key of keys) await bus.publish(exchange, key, message({ body: Buffer.from(key) }));
 
     const collected = await Promise.all(queues.map(({ queue }) => collect(bus, queue)));
-    await waitFor(() => queues.every((q, i) => collected[i]!.received.length >= expected[q.pattern]!.length), 'every queue to get its messages');
+    const arrived = () => queues.every((q, i) => collected[i]!.received.length >= expected[q.pattern]!.length);
+    await waitFor(arrived, 'every queue to get its messages');
     await sleep(QUIET_MS);
     queues.forEach(({ pattern }, i) => {
       assert.equal(collected[i]!.received.map((m) => m.routingKey), expected[pattern], `pattern '${pattern}'`);
@@ -218,6 +234,7 @@ export function busContract(name: string, make: () => Promise<Bus>, cleanup?: Bu
     assert.is(m.headers.source, 'test');
     assert.is(m.headers['x-first-death-reason'], 'rejected');
     assert.is(m.headers['x-first-death-queue'], work);
+    assert.is(m.headers['x-first-death-exchange'], exchange);
     await sleep(QUIET_MS);
     assert.is(worked.received.length, 1, 'not delivered again');
     assert.is(await bus.queueDepth(work), 0);
@@ -335,7 +352,8 @@ export function busContract(name: string, make: () => Promise<Bus>, cleanup?: Bu
     const overflow = queueName('overflow');
     const queue = queueName('bounded-dlx');
     await bus.declareQueue({ name: overflow, durable: false, bindings: [{ exchange: dlx, pattern: '' }] });
-    await bus.declareQueue({ name: queue, durable: false, maxLength: 1, deadLetterExchange: dlx, bindings: [{ exchange, pattern: '#' }] });
+    const bindings = [{ exchange, pattern: '#' }];
+    await bus.declareQueue({ name: queue, durable: false, maxLength: 1, deadLetterExchange: dlx, bindings });
     for (const id of ['a', 'b', 'c']) await bus.publish(exchange, 'k', message({ id }));
     const { received } = await collect(bus, overflow);
     await waitFor(() => received.length === 2, 'the 2 dropped');

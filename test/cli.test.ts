@@ -18,7 +18,7 @@ cli.before(async () => {
   // Only the variables a newcomer's shell has: no DATABASE_URL, no REDIS_URL, no keys.
   const clean: Record<string, string> = {};
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL', 'NODE_ENV']) clean[name] = '';
-  ctx.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...clean, NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' });
+  ctx.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...clean, NODE_ENV: 'development', PORT: '0', MQTT_LISTEN_PORT: '0', HOST: '127.0.0.1', DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' });
   const deadline = Date.now() + 60_000;
   while (!ctx.url && Date.now() < deadline) {
     if (ctx.started.child.exitCode !== null) throw new Error(ctx.started.output());
@@ -33,6 +33,8 @@ cli('prints the URL and the adapters it runs on', () => {
   assert.match(out, /relational\s+PGlite, embedded/);
   assert.match(out, /cache\s+in-process memory, embedded/);
   assert.match(out, /development key .* generated/);
+  assert.match(out, /bus\s+in-process bus, embedded/);
+  assert.match(out, /mqtt\s+embedded broker on mqtt:\/\/localhost:\d+/);
 });
 
 cli('register → login → me → logout → me (401)', async () => {
@@ -44,6 +46,18 @@ cli('register → login → me → logout → me (401)', async () => {
   assert.is((await call(ctx.url!, 'GET', '/auth/me', { token })).body.email, email);
   assert.is((await call(ctx.url!, 'POST', '/auth/logout', { token })).status, 204);
   assert.is((await call(ctx.url!, 'GET', '/auth/me', { token })).status, 401);
+});
+
+cli('a device sends telemetry over HTTP into the embedded bus', async () => {
+  const email = randomEmail('device-owner');
+  await call(ctx.url!, 'POST', '/auth/register', { body: { email, password: goodPassword } });
+  const token = (await call(ctx.url!, 'POST', '/auth/login', { body: { email, password: goodPassword } })).body.accessToken;
+  const device = await call(ctx.url!, 'POST', '/devices', { token, body: { name: 'Kitchen', type: 'sensor' } });
+  assert.is(device.status, 201);
+  const sent = await call(ctx.url!, 'POST', '/telemetry', { body: { values: { temperature: 21 } }, headers: { authorization: `Device ${device.body.deviceToken}` } });
+  assert.is(sent.status, 202);
+  const got = await call(ctx.url!, 'GET', `/devices/${device.body.device.id}`, { token });
+  assert.is(got.body.online, true);
 });
 
 cli('stops cleanly on SIGTERM', async () => {

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
-import { functions } from '../functions/registry.ts';
+import { httpFunctions as functions } from '../functions/registry.ts';
 import { problemKinds } from '../shared/problem.ts';
 
 const ctx: { p?: TestPlatform } = {};

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { functions } from '../functions/registry.ts';
+import { httpFunctions as functions } from '../functions/registry.ts';
 import { repoRoot } from './support/processes.ts';
 
 test('each function has a request in its domain .http file', () => {

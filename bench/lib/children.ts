@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { progress } from './report.ts';
 
 export interface Child {
   name: string;
@@ -101,6 +102,19 @@ export async function waitForHttp(url: string, options: WaitOptions = {}): Promi
     await sleep(intervalMs);
   }
   throw new Error(`${url} did not answer 2xx within ${timeoutMs} ms (last: ${last})`);
+}
+
+/** Spawns a server and waits for its `/healthz` on the given port; a child that dies first fails this at once. */
+export async function startServer(name: string, command: string, args: string[], env: Record<string, string>, port: number): Promise<Child> {
+  const child = spawnChild(name, command, args, env);
+  try {
+    const ms = await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child, timeoutMs: 60_000 });
+    progress(`${name} ready on port ${port} after ${Math.round(ms)} ms`);
+    return child;
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
 }
 
 export async function stopChild(child: Child, graceMs = 3_000): Promise<void> {

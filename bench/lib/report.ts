@@ -8,10 +8,13 @@
 export interface Figure {
   bench: string;
   value: number;
-  unit: 'req/s' | 'ms';
+  unit: 'req/s' | 'ms' | 'points/s' | 'msg/s' | 'devices/s';
   /** Context that makes the value readable: connections, duration, error counts, latency percentiles. */
   [context: string]: unknown;
 }
+
+/** Runs one figure's step, reports it (or its failure), and remembers failures: what bench/run.ts hands to each domain's figures. */
+export type RunFigure = (name: string, step: () => Promise<Figure>) => Promise<Figure | undefined>;
 
 export function emit(figure: Figure): void {
   process.stdout.write(JSON.stringify(figure) + '\n');

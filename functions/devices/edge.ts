@@ -28,7 +28,18 @@ export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: bo
       };
     }
     if (options.embeddedBroker === false) return { mqtt: 'none', stop: async () => sweeper.stop() };
-    const broker = await startEmbeddedMqttBroker(deps, deps.config.MQTT_LISTEN_PORT, deps.config.HOST);
+    const port = deps.config.MQTT_LISTEN_PORT;
+    const broker = await startEmbeddedMqttBroker(deps, port, deps.config.HOST).catch((error: NodeJS.ErrnoException) => {
+      // Another broker (a Mosquitto already running) is no reason to refuse to start the whole platform.
+      if (error.code === 'EADDRINUSE') return undefined;
+      throw error;
+    });
+    if (!broker) {
+      return {
+        mqtt: `off: port ${port} is taken (another broker?); set MQTT_LISTEN_PORT, or MQTT_URL to bridge from that broker`,
+        stop: async () => sweeper.stop(),
+      };
+    }
     return {
       mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1, username = device id, password = device token)`,
       async stop() {

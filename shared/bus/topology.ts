@@ -9,6 +9,15 @@ export const exchanges = {
   telemetry: 'iotfn.telemetry',
   /** Device lifecycle and status events, routing key = event name (`device.created`, …). */
   events: 'iotfn.events',
+  /** Where triggers send events that cannot be processed, keeping their routing key. */
+  deadLetter: 'iotfn.dead-letter',
+} as const;
+
+/** The durable queue of each event-triggered function, and where its dead letters collect. */
+export const queues = {
+  ingest: 'iotfn.ingest',
+  purgeDeviceTelemetry: 'iotfn.monitoring.device-deleted',
+  deadLetters: 'iotfn.dead-letters',
 } as const;
 
 export const deviceEvents = ['device.created', 'device.updated', 'device.deleted', 'device.token_rotated', 'device.status'] as const;
@@ -24,4 +33,6 @@ export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`
 export async function declareTopology(bus: Bus): Promise<void> {
   await bus.declareExchange(exchanges.telemetry, 'topic');
   await bus.declareExchange(exchanges.events, 'topic');
+  await bus.declareExchange(exchanges.deadLetter, 'topic');
+  await bus.declareQueue({ name: queues.deadLetters, durable: true, bindings: [{ exchange: exchanges.deadLetter, pattern: '#' }] });
 }

@@ -8,7 +8,11 @@
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
-import type { HttpFunction } from '../function.ts';
+import type { EventFunction, HttpFunction, PlatformFunction } from '../function.ts';
+import { eventMessage, type CloudEvent } from '../events.ts';
+import { runEventFunction, PoisonEvent } from '../bus/event-runner.ts';
+import { exchanges } from '../bus/topology.ts';
+import { eventsDeadLettered } from '../metrics.ts';
 import type { Deps } from '../platform.ts';
 import { Problem } from '../problem.ts';
 import { renderMetrics } from '../metrics.ts';
@@ -127,8 +131,28 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
   };
 }
 
-export function registerWithFunctionsFramework(functions: readonly HttpFunction[], getDeps: () => Promise<Deps>): void {
+/**
+ * An event function as a functions-framework cloudEvent function. functions-framework answers 500 to any
+ * throw, and Knative retries a 500, so an event that can never be processed is dead-lettered here and
+ * answered as done; anything else throws, and Knative's retries and dead-letter sink take over.
+ */
+export function frameworkEventHandler(fn: EventFunction, getDeps: () => Promise<Deps>) {
+  return async (event: ff.CloudEvent<unknown>): Promise<void> => {
+    const deps = await getDeps();
+    try {
+      await runEventFunction(fn, event, deps);
+    } catch (error) {
+      if (!(error instanceof PoisonEvent)) throw error;
+      eventsDeadLettered.inc({ function: fn.name, reason: 'poison' });
+      deps.log.error({ err: error, fn: fn.name }, 'event dead-lettered');
+      await deps.bus.publish(exchanges.deadLetter, fn.trigger.queue, eventMessage(event as unknown as CloudEvent));
+    }
+  };
+}
+
+export function registerWithFunctionsFramework(functions: readonly PlatformFunction[], getDeps: () => Promise<Deps>): void {
   for (const fn of functions) {
-    ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
+    if (fn.kind === 'http') ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
+    else ff.cloudEvent(fn.name, frameworkEventHandler(fn, getDeps));
   }
 }

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   functions: readonly HttpFunction[];
   deps: Deps;
   version: string;
+  /** A built web app to serve: its index.html at `/`, its other files at `/app/<file>`. */
+  appDir?: string;
 }
 
 /** A handler for a route the gateway serves itself; returns false to fall through to 404. */
@@ -77,6 +79,11 @@ export function createGateway(options: GatewayOptions): Server {
     '/docs/:file': async (_q, s, p) => send(s, await swaggerAsset(p.file ?? '')),
     '/problems/:kind': async (_q, s, p) => send(s, problemPage(p.kind ?? '')),
   };
+  if (options.appDir) {
+    const appDir = options.appDir;
+    builtins['/'] = async (_q, s) => send(s, await staticFile(appDir, 'index.html', 'no-cache'));
+    builtins['/app/:file'] = async (_q, s, p) => send(s, await staticFile(appDir, p.file ?? '', 'no-cache'));
+  }
   for (const [path, route] of Object.entries(builtins)) router.on('GET', path, route);
 
   return createServer(async (request, response) => {
@@ -125,7 +132,23 @@ function docsPage(): string {
 </body></html>`;
 }
 
-const assetTypes: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
+const assetTypes: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.html': 'text/html; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** A file of a flat folder; names with a path in them are refused, so nothing outside the folder is served. */
+async function staticFile(dir: string, file: string, cacheControl: string): Promise<OutgoingReply> {
+  const type = assetTypes[file.slice(file.lastIndexOf('.'))];
+  if (!type || file.includes('/') || file.includes('\\') || file.startsWith('.')) throw new Problem('not-found', `No file ${file}`);
+  const content = await readFile(join(dir, file)).catch(() => undefined);
+  if (!content) throw new Problem('not-found', `No file ${file}`);
+  return { status: 200, headers: { 'content-type': type, 'cache-control': cacheControl }, body: content };
+}
 
 async function swaggerAsset(file: string): Promise<OutgoingReply> {
   if (file === 'docs-init.js') {

@@ -6,16 +6,25 @@ import type { AddressInfo } from 'node:net';
 import { configWith } from '../../shared/config.ts';
 import { createPlatform, type Deps } from '../../shared/platform.ts';
 import { createGateway } from '../../shared/http/gateway.ts';
-import { functions } from '../../functions/registry.ts';
+import { functions, httpFunctions } from '../../functions/registry.ts';
 import { services } from './services.ts';
+import { startLocalPlatform, type LocalPlatform } from '../../functions/local-platform.ts';
+import { buildDashboard } from '../../dashboard/build.ts';
+
+let dashboard: Promise<{ outDir: string }> | undefined;
 
 export interface TestPlatform {
   url: string;
   deps: Deps;
+  local?: LocalPlatform;
   close(): Promise<void>;
 }
 
-export async function startPlatform(options: { embedded?: boolean; env?: Record<string, string> } = {}): Promise<TestPlatform> {
+/**
+ * `local` (default true) also runs what `npm start` runs beside the gateway: the event triggers, the relay
+ * and the device edge (MQTT off unless `mqtt` is set, since Mosquitto holds port 1883 here).
+ */
+export async function startPlatform(options: { embedded?: boolean; env?: Record<string, string>; local?: boolean; mqtt?: boolean } = {}): Promise<TestPlatform> {
   // Each platform gets its own Redis key prefix, so counters and sessions never leak between runs.
   const env = options.embedded
     ? {}
@@ -26,13 +35,17 @@ export async function startPlatform(options: { embedded?: boolean; env?: Record<
         REDIS_KEY_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}:`,
       };
   const deps = await createPlatform(configWith({ ...env, ...options.env }));
-  const server = createGateway({ functions, deps, version: 'test' });
+  dashboard ??= buildDashboard();
+  const server = createGateway({ functions: httpFunctions, deps, version: 'test', appDir: (await dashboard).outDir });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const local = options.local === false ? undefined : await startLocalPlatform(deps, server, { mqtt: options.mqtt ?? false, trigger: { backoffMs: 50 } });
   return {
     url: `http://127.0.0.1:${port}`,
     deps,
+    local,
     async close() {
+      await local?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await deps.close();

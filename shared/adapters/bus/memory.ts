@@ -10,7 +10,8 @@
  *
  *   const bus = createMemoryBus();
  *   await bus.declareExchange('iotfn.events');
- *   await bus.declareQueue({ name: 'alerts', durable: true, bindings: [{ exchange: 'iotfn.events', pattern: 'telemetry.#' }] });
+ *   const bindings = [{ exchange: 'iotfn.events', pattern: 'telemetry.#' }];
+ *   await bus.declareQueue({ name: 'alerts', durable: true, bindings });
  *   await bus.consume('alerts', async (message) => { ... });
  */
 import { RejectMessage, type Bus, type DeliveredMessage, type QueueSpec } from '../../ports/bus.ts';
@@ -143,7 +144,7 @@ export function createMemoryBus(): Bus {
   }
 
   function settle(consumer: MemoryConsumer, entry: Entry, outcome: 'ack' | 'dead-letter' | 'requeue'): void {
-    // Gone when cancel put it back already: the late answer of a handler on a closed channel, which RabbitMQ ignores too.
+    // Gone when cancel put it back already: the late answer of a handler whose channel closed, ignored on RabbitMQ too.
     if (!consumer.unacked.has(entry)) return;
     const { queue } = consumer;
     if (outcome === 'requeue') {
@@ -206,7 +207,8 @@ export function createMemoryBus(): Bus {
       for (const { exchange } of spec.bindings) if (!exchanges.has(exchange)) throw new Error(`no exchange '${exchange}'`);
       const existing = queues.get(spec.name);
       if (!existing) {
-        queues.set(spec.name, { spec: { ...spec, bindings: [...spec.bindings] }, ready: [], consumers: [], next: 0, pumpScheduled: false });
+        const bindings = [...spec.bindings];
+        queues.set(spec.name, { spec: { ...spec, bindings }, ready: [], consumers: [], next: 0, pumpScheduled: false });
         return;
       }
       const before = existing.spec;
@@ -218,7 +220,8 @@ export function createMemoryBus(): Bus {
       if (!same) throw new Error(`queue '${spec.name}' exists with different arguments`);
       // Declaring again adds bindings and never removes one, as on RabbitMQ.
       for (const binding of spec.bindings) {
-        if (!before.bindings.some((b) => b.exchange === binding.exchange && b.pattern === binding.pattern)) before.bindings.push(binding);
+        const known = before.bindings.some((b) => b.exchange === binding.exchange && b.pattern === binding.pattern);
+        if (!known) before.bindings.push(binding);
       }
     },
 

@@ -13,6 +13,8 @@
  * at start-up rather than as a process that retries in silence.
  *
  * AMQP timestamps are whole seconds: a delivered `timestamp` is the published one rounded down to the second.
+ * A publish to a missing exchange makes the broker close the publish channel, which also fails the publishes
+ * in flight beside it (with the same reason); the next publish opens a fresh channel.
  *
  *   const bus = await createRabbitBus('amqp://guest:guest@127.0.0.1:5672', { name: 'devices' });
  *   await bus.declareExchange('iotfn.events');
@@ -36,7 +38,10 @@ const RECONNECT_INITIAL_DELAY_MS = 100;
 const RECONNECT_MAX_DELAY_MS = 5_000;
 /** How long a call waits for a reconnect under way before it fails: long enough to ride out a blip. */
 const CONNECTION_WAIT_MS = 1_000;
-/** Bounds a confirm that never comes (a blocked connection, a half-open socket before heartbeats notice). */
+/**
+ * Bounds a confirm that never comes (a blocked connection, a half-open socket before heartbeats notice). The
+ * message may still have reached the broker; a retry then sends it twice, which consumers absorb by its id.
+ */
 const PUBLISH_TIMEOUT_MS = 10_000;
 const RPC_TIMEOUT_MS = 5_000;
 /** A handler that keeps failing holds its prefetch slot this long before the broker redelivers, instead of spinning. */
@@ -63,7 +68,7 @@ interface Publisher {
   closed: boolean;
   /** Why the broker closed the channel (e.g. a publish to a missing exchange), reported to the publishes it failed. */
   closeError?: Error;
-  /** Set while the socket's write buffer is full: publishes wait on it before sending more. */
+  /** Set while the channel's write buffer is full: publishes wait on it before sending more. */
   drained?: Promise<void>;
 }
 
@@ -72,7 +77,7 @@ export async function createRabbitBus(
   options: { name?: string; log?: (msg: string, err?: unknown) => void } = {},
 ): Promise<Bus> {
   const name = options.name ?? 'iotfn';
-  const log: Log = options.log ?? ((msg, err) => console.warn(`bus ${name}: ${msg}`, ...(err === undefined ? [] : [err])));
+  const log: Log = options.log ?? ((msg, err) => console.warn(`bus ${name}: ${msg}`, err ?? ''));
 
   // What this bus declared, replayed after every reconnect.
   const exchanges = new Map<string, 'topic' | 'fanout'>();
@@ -102,7 +107,9 @@ export async function createRabbitBus(
       );
     }
     for (const spec of queues.values()) {
-      await onChannel(model, (channel) => assertQueue(channel, spec)).catch((err) => log(`cannot declare queue ${spec.name} again`, err));
+      await onChannel(model, (channel) => assertQueue(channel, spec)).catch((err) =>
+        log(`cannot declare queue ${spec.name} again`, err),
+      );
     }
     for (const consumer of consumers) {
       await startConsumer(consumer, model).catch((err) => log(`cannot consume from ${consumer.queue} again`, err));
@@ -125,7 +132,8 @@ export async function createRabbitBus(
       setup: setUp,
     },
   }).catch((err: unknown) => {
-    throw new Error(`cannot connect to RabbitMQ at ${redact(url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot connect to RabbitMQ at ${redact(url)}: ${reason}`, { cause: err });
   });
   recovering.on('error', (err) => log('connection error', err));
   recovering.on('disconnect', (err) => log('connection lost; reconnecting', err));
@@ -157,6 +165,7 @@ export async function createRabbitBus(
   }
 
   function publishChannel(): Promise<Publisher> {
+    if (closed) return Promise.reject(new Error(`bus ${name} is closed`));
     if (publisher && !publisher.closed) return Promise.resolve(publisher);
     openingPublisher ??= openPublisher().finally(() => {
       openingPublisher = null;
@@ -220,7 +229,9 @@ export async function createRabbitBus(
       await bounded(
         (async () => {
           await channel.prefetch(consumer.prefetch);
-          await channel.consume(consumer.queue, (msg) => (msg ? void deliver(consumer, channel, msg) : cancelledByBroker(consumer, channel)));
+          await channel.consume(consumer.queue, (msg) =>
+            msg ? void deliver(consumer, channel, msg) : cancelledByBroker(consumer, channel),
+          );
         })(),
         RPC_TIMEOUT_MS,
         `consuming from ${consumer.queue}`,
@@ -244,7 +255,7 @@ export async function createRabbitBus(
         log(`message ${msg.properties.messageId} rejected on ${consumer.queue}`, err);
       } else {
         outcome = 'requeue';
-        log(`handler failed on ${consumer.queue} for message ${msg.properties.messageId}; it will be delivered again`, err);
+        log(`handler failed on ${consumer.queue} for message ${msg.properties.messageId}; it will come again`, err);
         await sleep(REQUEUE_DELAY_MS);
       }
     }
@@ -270,18 +281,23 @@ export async function createRabbitBus(
     consumer.cancelled = true;
     consumers.delete(consumer);
     // The broker auto-deletes an exclusive queue with its last consumer: do not bring it back on reconnect.
-    if (queues.get(consumer.queue)?.exclusive && ![...consumers].some((c) => c.queue === consumer.queue)) queues.delete(consumer.queue);
+    const lastConsumer = ![...consumers].some((c) => c.queue === consumer.queue);
+    if (lastConsumer && queues.get(consumer.queue)?.exclusive) queues.delete(consumer.queue);
     const channel = consumer.channel;
     consumer.channel = null;
     // Closing the channel, not just basic.cancel, hands its unacknowledged messages back to the queue at once.
-    if (channel) await bounded(untilClosed(channel, () => channel.close()), RPC_TIMEOUT_MS, `cancelling the consumer of ${consumer.queue}`).catch(() => {});
+    if (!channel) return;
+    const closing = untilClosed(channel, () => channel.close());
+    await bounded(closing, RPC_TIMEOUT_MS, `cancelling the consumer of ${consumer.queue}`).catch(() => {});
   }
 
   return {
     kind: 'rabbitmq',
 
     async declareExchange(exchange, type = 'topic') {
-      await withChannel(`declaring exchange ${exchange}`, (channel) => channel.assertExchange(exchange, type, { durable: true }));
+      await withChannel(`declaring exchange ${exchange}`, (channel) =>
+        channel.assertExchange(exchange, type, { durable: true }),
+      );
       exchanges.set(exchange, type);
     },
 
@@ -289,12 +305,13 @@ export async function createRabbitBus(
       await withChannel(`declaring queue ${spec.name}`, (channel) => assertQueue(channel, spec));
       // The broker keeps earlier bindings when a queue is declared again, so the replay must too.
       const earlier = queues.get(spec.name)?.bindings ?? [];
-      const bindings = [...earlier, ...spec.bindings.filter((b) => !earlier.some((e) => e.exchange === b.exchange && e.pattern === b.pattern))];
-      queues.set(spec.name, { ...spec, bindings });
+      const added = spec.bindings.filter((b) => !earlier.some((e) => e.exchange === b.exchange && e.pattern === b.pattern));
+      queues.set(spec.name, { ...spec, bindings: [...earlier, ...added] });
     },
 
     publish(exchange, routingKey, message) {
-      return bounded(send(exchange, routingKey, message), PUBLISH_TIMEOUT_MS, `publishing message ${message.id} to ${exchange}`);
+      const what = `publishing message ${message.id} to ${exchange}`;
+      return bounded(send(exchange, routingKey, message), PUBLISH_TIMEOUT_MS, what);
     },
 
     async consume(queue, handler, consumeOptions = {}) {

@@ -1,0 +1,72 @@
+/**
+ * Proof that telemetry reached RabbitMQ: a durable queue of the bench's own, bound to the telemetry exchange
+ * like a consumer's would be, with nobody consuming it, so its depth counts every message the platform
+ * published while it existed.
+ *
+ *   const probe = await openDeliveryProbe(bus, 'points-10');
+ *   ... load ...
+ *   const { confirmedInQueue, lost } = await probe.settle(sent, 30_000);
+ *   await probe.remove();
+ *
+ * The queue has no max-length (nothing is ever dropped from it) and is deleted after each figure, also when
+ * the figure fails. The binding is `telemetry.#`, every device's telemetry: anything else publishing
+ * telemetry on the same broker at the same time (a test run) shows up as `extra`, never as less `lost`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Bus } from '../../shared/ports/bus.ts';
+import { exchanges } from '../../shared/bus/topology.ts';
+import { runId } from './platform-env.ts';
+
+export interface Delivery {
+  sent: number;
+  confirmedInQueue: number;
+  /** Sent but not in the queue; must be 0. */
+  lost: number;
+  /** In the queue beyond what was sent: another publisher on the broker, or a request the server finished after its client gave up. */
+  extra: number;
+  /** How long after `settle` was called the queue held every sent message. */
+  settledMs: number;
+}
+
+export interface DeliveryProbe {
+  queue: string;
+  /** Messages that arrived since the probe opened (or was last rebased). */
+  count(): Promise<number>;
+  /** Counts from here on: what a warm-up put in the queue stays out of the figure's count. */
+  rebase(): Promise<void>;
+  /** Waits (bounded) until the queue holds `sent` messages, then reads the final count once more. */
+  settle(sent: number, timeoutMs: number): Promise<Delivery>;
+  remove(): Promise<void>;
+}
+
+export async function openDeliveryProbe(bus: Bus, label: string): Promise<DeliveryProbe> {
+  const queue = `bench.${runId}.${label}`;
+  await bus.declareExchange(exchanges.telemetry, 'topic');
+  await bus.declareQueue({ name: queue, durable: true, bindings: [{ exchange: exchanges.telemetry, pattern: 'telemetry.#' }] });
+  // A fresh name per run and figure, so the queue starts empty; read anyway so a leftover can never count as delivered.
+  let before = await bus.queueDepth(queue);
+  const count = async () => (await bus.queueDepth(queue)) - before;
+  return {
+    queue,
+    count,
+    async rebase() {
+      before = await bus.queueDepth(queue);
+    },
+    async settle(sent, timeoutMs) {
+      const started = performance.now();
+      let now = await count();
+      while (now < sent && performance.now() - started < timeoutMs) {
+        await sleep(50);
+        now = await count();
+      }
+      const settledMs = Math.round(performance.now() - started);
+      // A publish confirmed a moment later than the last one counted would otherwise be missed as extra.
+      await sleep(300);
+      const confirmedInQueue = await count();
+      return { sent, confirmedInQueue, lost: Math.max(0, sent - confirmedInQueue), extra: Math.max(0, confirmedInQueue - sent), settledMs };
+    },
+    async remove() {
+      await bus.deleteQueue(queue);
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The device list (`#/devices`): search, online state kept current by the socket's `device:status`, and
+ * adding a device (its token is shown once, right after).
+ */
+import { messageOf } from './api.ts';
+import { onlineBadge, statusPill, tagList } from './badges.ts';
+import { deviceDialog, tokenDialog } from './dialogs.ts';
+import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
+import { ids, testIds } from './ids.ts';
+import type { AppContext } from './main.ts';
+import type { Device } from './types.ts';
+
+export function renderDevices(root: HTMLElement, app: AppContext): () => void {
+  let devices: Device[] = [];
+  let total = 0;
+  let query = '';
+  let request = 0;
+  let unwatch = () => {};
+
+  const search = h('input', {
+    id: ids.deviceSearch,
+    type: 'search',
+    placeholder: 'Search by name or tag',
+    autocomplete: 'off',
+    'aria-label': 'Search devices by name or tag',
+  });
+  const add = h('button', { id: ids.addDeviceButton, type: 'button', class: 'primary' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'Add device');
+  const count = h('p', { id: ids.devicesCount, class: 'muted', 'aria-live': 'polite' });
+  const body = h('div', { class: 'card table-card' });
+
+  root.replaceChildren(
+    h(
+      'section',
+      { id: ids.devicesView, 'aria-labelledby': 'devices-heading' },
+      h('div', { class: 'page-head' }, h('div', {}, h('h1', { id: 'devices-heading' }, 'Devices'), count), h('div', { class: 'page-actions' }, search, add)),
+      body,
+    ),
+  );
+
+  async function load(): Promise<void> {
+    const mine = ++request;
+    if (!devices.length) fill(body, loading('Loading devices…'));
+    try {
+      const page = await app.api.listDevices(query);
+      if (mine !== request) return;
+      devices = page.items;
+      total = page.total;
+      // Watch the new set before dropping the old one, so devices in both are never unsubscribed between.
+      const stop = unwatch;
+      unwatch = app.live.watch(devices.map((d) => d.id));
+      stop();
+      render();
+    } catch (error) {
+      if (mine !== request) return;
+      fill(body, h('p', { id: ids.devicesError, class: 'alert error', role: 'alert' }, `Devices could not be loaded: ${messageOf(error)}`));
+    }
+  }
+
+  function render(): void {
+    count.textContent = total > devices.length ? `Showing ${devices.length} of ${total}` : `${total} ${total === 1 ? 'device' : 'devices'}`;
+    if (!devices.length) {
+      fill(body, query ? emptySearch(query) : emptyList());
+      return;
+    }
+    fill(
+      body,
+      h(
+        'table',
+        { class: 'table' },
+        h('caption', { class: 'visually-hidden' }, 'Your devices'),
+        h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Status', 'Connection', 'Last seen'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', { id: ids.deviceList }, ...devices.map(row)),
+      ),
+    );
+  }
+
+  /** Redraws one row in place: status and telemetry events change a single device. */
+  function refreshRow(device: Device): void {
+    body.querySelector(`tr[data-device-id="${CSS.escape(device.id)}"]`)?.replaceWith(row(device));
+  }
+
+  function row(device: Device): HTMLElement {
+    const href = `#/devices/${encodeURIComponent(device.id)}`;
+    const tr = h(
+      'tr',
+      { 'data-testid': testIds.deviceRow, 'data-device-id': device.id, class: 'clickable' },
+      h('td', {}, h('a', { href, class: 'device-name', 'data-testid': testIds.deviceLink }, device.name), tagList(device.tags)),
+      h('td', {}, device.type),
+      h('td', {}, statusPill(device.status)),
+      h('td', {}, onlineBadge(device.online)),
+      h('td', { class: 'muted', title: device.lastSeenAt ? dateTime(device.lastSeenAt) : '' }, device.lastSeenAt ? timeAgo(device.lastSeenAt) : 'Never'),
+    );
+    // The whole row opens the device; the link inside stays the keyboard and screen-reader way in.
+    tr.addEventListener('click', (event) => {
+      if (!(event.target instanceof Element && event.target.closest('a'))) app.navigate(href);
+    });
+    return tr;
+  }
+
+  function emptyList(): HTMLElement {
+    const first = h('button', { type: 'button', class: 'primary' }, 'Add your first device');
+    first.addEventListener('click', () => void addDevice());
+    return h(
+      'div',
+      { id: ids.devicesEmpty, class: 'empty' },
+      h('div', { class: 'empty-icon', 'aria-hidden': 'true' }),
+      h('p', { class: 'empty-title' }, 'No devices yet'),
+      h('p', { class: 'muted' }, 'Add a device to get its token, then send telemetry over HTTP or MQTT.'),
+      first,
+    );
+  }
+
+  function emptySearch(text: string): HTMLElement {
+    const clear = h('button', { type: 'button', class: 'secondary' }, 'Clear search');
+    clear.addEventListener('click', () => {
+      search.value = '';
+      query = '';
+      void load();
+    });
+    return h('div', { id: ids.devicesEmpty, class: 'empty' }, h('p', { class: 'empty-title' }, `No devices match “${text}”`), h('p', { class: 'muted' }, 'Search looks at names and tags.'), clear);
+  }
+
+  async function addDevice(): Promise<void> {
+    const created = await deviceDialog({ save: (fields) => app.api.addDevice(fields) });
+    if (!created) return;
+    await load();
+    await tokenDialog({ device: created.device, token: created.deviceToken });
+  }
+
+  let debounce: ReturnType<typeof setTimeout> | undefined;
+  search.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      query = search.value.trim();
+      void load();
+    }, 250);
+  });
+  add.addEventListener('click', () => void addDevice());
+
+  const stopStatus = app.live.onStatus((event) => {
+    const device = devices.find((d) => d.id === event.deviceId);
+    if (!device) return;
+    device.online = event.online;
+    device.lastSeenAt = event.lastSeenAt ?? device.lastSeenAt;
+    refreshRow(device);
+  });
+  const stopTelemetry = app.live.onTelemetry((event) => {
+    const device = devices.find((d) => d.id === event.deviceId);
+    if (!device) return;
+    device.lastSeenAt = new Date(Math.max(event.ts, Date.parse(device.lastSeenAt ?? '') || 0)).toISOString();
+    refreshRow(device);
+  });
+  const stopDeleted = app.live.onDeleted((deviceId) => {
+    const before = devices.length;
+    devices = devices.filter((d) => d.id !== deviceId);
+    if (devices.length === before) return;
+    total -= 1;
+    render();
+  });
+  // Relative times ("2 minutes ago") age while the page stays open.
+  const ticker = setInterval(() => devices.length && render(), 30_000);
+
+  void load();
+  return () => {
+    request += 1;
+    clearTimeout(debounce);
+    clearInterval(ticker);
+    stopStatus();
+    stopTelemetry();
+    stopDeleted();
+    unwatch();
+  };
+}

@@ -1,0 +1,93 @@
+/** The shapes the dashboard reads from the platform's REST API and its Socket.IO relay. */
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: string;
+  expiresIn: number;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name?: string | null;
+}
+
+export interface Location {
+  lat: number;
+  lon: number;
+  alt?: number;
+}
+
+export type DeviceStatus = 'active' | 'disabled';
+
+export interface Device {
+  id: string;
+  ownerId: string;
+  name: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  location: Location | null;
+  status: DeviceStatus;
+  online: boolean;
+  lastSeenAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface DevicePage {
+  items: Device[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** What POST /devices and POST /devices/{id}/token answer: the only moment the token is readable. */
+export interface DeviceWithToken {
+  device: Device;
+  deviceToken: string;
+}
+
+export type TelemetryValue = number | boolean | string;
+
+/** One value of one key; `count` is there when the query aggregated. */
+export interface TelemetryPoint {
+  key: string;
+  ts: number;
+  value: TelemetryValue;
+  count?: number;
+}
+
+export interface TelemetryItems {
+  items: TelemetryPoint[];
+  nextCursor?: string | null;
+}
+
+/** RFC 9457 problem details, as every error of the API comes. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  errors?: { path: string; message: string }[];
+}
+
+/** Socket.IO `telemetry`: one or more keys sent together (the relay may coalesce them). */
+export interface TelemetryEvent {
+  deviceId: string;
+  ts: number;
+  values: Record<string, TelemetryValue>;
+}
+
+/** Socket.IO `device:status`. */
+export interface DeviceStatusEvent {
+  deviceId: string;
+  online: boolean;
+  lastSeenAt: string | null;
+}
+
+/** The ack of `subscribe` and `unsubscribe`. */
+export interface SubscriptionAck {
+  accepted: string[];
+  refused: string[];
+}

@@ -1,0 +1,41 @@
+/**
+ * ingestTelemetry: the RabbitMQ-triggered function that stores device telemetry.
+ *
+ * In a cluster a Knative Trigger on the RabbitMQ broker POSTs each `iotfn.telemetry` CloudEvent to this
+ * function (functions-framework's cloudEvent signature); locally the trigger in the gateway process consumes
+ * the same durable queue. The store skips a message id it already has, so a redelivery stores nothing twice,
+ * and the message is acknowledged only after this resolves, i.e. after the write is durable.
+ */
+import { z } from 'zod';
+import { defineEventFunction } from '../../shared/function.ts';
+import { eventTypes, exchanges, queues } from '../../shared/bus/topology.ts';
+import { telemetryStored } from '../../shared/metrics.ts';
+import type { TelemetryMessage } from '../../shared/ports/telemetry-store.ts';
+import { TelemetryPoint } from '../devices/model/telemetry.ts';
+
+const Data = z.object({
+  deviceId: z.uuid(),
+  ownerId: z.uuid(),
+  via: z.enum(['http', 'mqtt']),
+  receivedAt: z.number(),
+  points: z.array(TelemetryPoint.required({ ts: true })).min(1),
+});
+
+const asMessage = (id: string, data: z.output<typeof Data>): TelemetryMessage => ({ messageId: id, deviceId: data.deviceId, points: data.points });
+
+export default defineEventFunction({
+  name: 'ingestTelemetry',
+  domain: 'monitoring',
+  summary: 'Store telemetry events from the bus',
+  trigger: { exchange: exchanges.telemetry, pattern: 'telemetry.#', queue: queues.ingest, eventType: eventTypes.telemetry },
+  data: Data,
+  async handler({ event, data, deps }) {
+    const { written } = await deps.telemetry.write([asMessage(event.id, data)]);
+    if (written) telemetryStored.inc(data.points.reduce((n, p) => n + Object.keys(p.values).length, 0));
+  },
+  async handleBatch(inputs) {
+    const deps = inputs[0]!.deps;
+    await deps.telemetry.write(inputs.map(({ event, data }) => asMessage(event.id, data)));
+    telemetryStored.inc(inputs.reduce((n, { data }) => n + data.points.reduce((m, p) => m + Object.keys(p.values).length, 0), 0));
+  },
+});

@@ -1,0 +1,191 @@
+/**
+ * The realtime relay: one long-lived Socket.IO server that pushes live telemetry and device status to
+ * browsers, on the same origin as the API (path `/socket.io`).
+ *
+ *   const socket = io({ auth: { token: accessToken } });
+ *   socket.emit('subscribe', { deviceIds: [id] }, ({ accepted, refused }) => …);
+ *   socket.on('telemetry', ({ deviceId, ts, values }) => …);   socket.on('device:status', ({ deviceId, online }) => …);
+ *
+ * Each relay process binds its own exclusive queue to the telemetry and device-event exchanges, so several
+ * relays behind a load balancer each serve their own clients with nothing shared but RabbitMQ. The access
+ * token is checked at the handshake (signature, expiry, session), every subscribe is checked against the
+ * devices the user owns, and sessions are re-checked every few seconds: a logout disconnects the socket.
+ *
+ * Flow control: a device's updates are merged to the latest value per key and sent at most once per
+ * RELAY_COALESCE_MS, so a device sending 1,000 messages a second costs a browser ten updates; updates are
+ * sent volatile, so a client whose connection cannot keep up misses intermediate values instead of
+ * buffering them, and never slows the others.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import { Server, type DefaultEventsMap, type Socket } from 'socket.io';
+import { z } from 'zod';
+import type { Deps } from '../shared/platform.ts';
+import type { Caller } from '../shared/function.ts';
+import type { Subscription } from '../shared/ports/bus.ts';
+import { requireUser } from '../shared/auth/require-user.ts';
+import { isSessionActive } from '../shared/auth/sessions.ts';
+import { exchanges } from '../shared/bus/topology.ts';
+import { relayEmitted, relaySockets } from '../shared/metrics.ts';
+import { visibleDeviceIds } from '../functions/devices/model/ownership.ts';
+
+interface SocketData {
+  user: Caller;
+  /** Access token expiry, epoch ms: the socket must reconnect with a fresh token after it. */
+  expiresAt: number;
+}
+
+type RelaySocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
+
+const SubscribeBody = z.object({ deviceIds: z.array(z.string().max(64)).max(1000) });
+const TelemetryEvent = z.object({
+  data: z.object({
+    deviceId: z.string(),
+    points: z.array(z.object({ ts: z.number(), values: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])) })),
+  }),
+});
+const StatusEvent = z.object({ data: z.object({ deviceId: z.string(), online: z.boolean(), lastSeenAt: z.string() }) });
+const DeletedEvent = z.object({ data: z.object({ deviceId: z.string() }) });
+
+const room = (deviceId: string) => `device:${deviceId}`;
+
+export interface RelayOptions {
+  /** Re-check every socket's session this often (default 2000 ms). */
+  sessionCheckMs?: number;
+}
+
+export interface Relay {
+  io: Server;
+  stop(): Promise<void>;
+}
+
+export async function attachRelay(httpServer: HttpServer, deps: Deps, options: RelayOptions = {}): Promise<Relay> {
+  const io = new Server(httpServer, { path: '/socket.io', serveClient: false, maxHttpBufferSize: 64 * 1024 });
+  const coalesceMs = deps.config.RELAY_COALESCE_MS;
+
+  io.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown }).token;
+    requireUser(typeof token === 'string' ? `Bearer ${token}` : undefined, deps).then(
+      async (user) => {
+        const claims = await deps.verifier.verify(String(token));
+        (socket as RelaySocket).data = { user, expiresAt: claims.exp * 1000 };
+        next();
+      },
+      () => next(new Error('unauthorized')),
+    );
+  });
+
+  io.on('connection', (raw) => {
+    const socket = raw as RelaySocket;
+    relaySockets.inc();
+    socket.on('disconnect', () => relaySockets.dec());
+
+    const onSubscription = (joining: boolean) => async (body: unknown, ack?: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (answer: unknown) => void) : () => undefined;
+      const parsed = SubscribeBody.safeParse(body);
+      if (!parsed.success) return reply({ accepted: [], refused: [], error: 'expected {deviceIds: string[]}' });
+      const ids = [...new Set(parsed.data.deviceIds)];
+      if (!joining) {
+        for (const id of ids) await socket.leave(room(id));
+        return reply({ accepted: ids, refused: [] });
+      }
+      try {
+        const visible = await visibleDeviceIds(deps.db, ids, socket.data.user);
+        const accepted = ids.filter((id) => visible.has(id.toLowerCase())).map((id) => id.toLowerCase());
+        await socket.join(accepted.map(room));
+        reply({ accepted, refused: ids.filter((id) => !visible.has(id.toLowerCase())) });
+      } catch (error) {
+        deps.log.error({ err: error }, 'relay subscribe failed');
+        reply({ accepted: [], refused: ids, error: 'try again' });
+      }
+    };
+    socket.on('subscribe', onSubscription(true));
+    socket.on('unsubscribe', onSubscription(false));
+  });
+
+  /** Latest value per key of each device with an update waiting for its window to end. */
+  const pending = new Map<string, { ts: number; values: Record<string, number | boolean | string> }>();
+  function flush(deviceId: string): void {
+    const update = pending.get(deviceId);
+    pending.delete(deviceId);
+    if (!update) return;
+    io.to(room(deviceId)).volatile.emit('telemetry', { deviceId, ...update });
+    relayEmitted.inc({ event: 'telemetry' });
+  }
+
+  const queue = `iotfn.relay.${randomUUID()}`;
+  await deps.bus.declareQueue({
+    name: queue,
+    durable: false,
+    exclusive: true,
+    // Live data only: a relay that falls far behind drops the oldest rather than growing without bound.
+    maxLength: 100_000,
+    bindings: [
+      { exchange: exchanges.telemetry, pattern: 'telemetry.*' },
+      { exchange: exchanges.events, pattern: 'device.status' },
+      { exchange: exchanges.events, pattern: 'device.deleted' },
+    ],
+  });
+  const subscription: Subscription = await deps.bus.consume(
+    queue,
+    async (message) => {
+      const event: unknown = JSON.parse(message.body.toString('utf8'));
+      if (message.exchange === exchanges.telemetry || message.routingKey.startsWith('telemetry.')) {
+        const parsed = TelemetryEvent.safeParse(event);
+        if (!parsed.success) return;
+        const { deviceId, points } = parsed.data.data;
+        if ((io.sockets.adapter.rooms.get(room(deviceId))?.size ?? 0) === 0) return;
+        const update = pending.get(deviceId) ?? { ts: 0, values: {} };
+        for (const point of [...points].sort((a, b) => a.ts - b.ts)) {
+          if (point.ts >= update.ts) {
+            Object.assign(update.values, point.values);
+            update.ts = point.ts;
+          }
+        }
+        const waiting = pending.has(deviceId);
+        pending.set(deviceId, update);
+        if (coalesceMs === 0) flush(deviceId);
+        else if (!waiting) setTimeout(() => flush(deviceId), coalesceMs).unref();
+      } else if (message.routingKey === 'device.status') {
+        const parsed = StatusEvent.safeParse(event);
+        if (!parsed.success) return;
+        io.to(room(parsed.data.data.deviceId)).emit('device:status', parsed.data.data);
+        relayEmitted.inc({ event: 'device:status' });
+      } else if (message.routingKey === 'device.deleted') {
+        const parsed = DeletedEvent.safeParse(event);
+        if (!parsed.success) return;
+        const name = room(parsed.data.data.deviceId);
+        io.to(name).emit('device:deleted', { deviceId: parsed.data.data.deviceId });
+        io.in(name).socketsLeave(name);
+      }
+    },
+    { prefetch: 500 },
+  );
+
+  const sessionCheck = setInterval(() => {
+    void (async () => {
+      const now = Date.now();
+      for (const [, raw] of io.sockets.sockets) {
+        const socket = raw as RelaySocket;
+        if (!socket.data?.user) continue;
+        if (now >= socket.data.expiresAt || !(await isSessionActive(deps.cache, socket.data.user.sessionId))) {
+          socket.emit('session:ended');
+          socket.disconnect(true);
+        }
+      }
+    })().catch((error: unknown) => deps.log.warn({ err: error }, 'relay session check failed'));
+  }, options.sessionCheckMs ?? 2000);
+  sessionCheck.unref();
+
+  return {
+    io,
+    async stop() {
+      clearInterval(sessionCheck);
+      await subscription.cancel().catch(() => undefined);
+      await deps.bus.deleteQueue(queue).catch(() => undefined);
+      io.disconnectSockets(true);
+      // io.close() would also close the HTTP server it is attached to; the gateway owns that.
+      io.engine.close();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The local trigger: what Knative's RabbitMQ trigger does in a cluster, done in-process for `npm start`.
+ *
+ * It consumes an event function's durable queue and invokes the function as Knative would: each event is
+ * acknowledged only after the function succeeded; a failing event is retried with exponential backoff a
+ * bounded number of times and then dead-lettered; an event that can never be processed (PoisonEvent) is
+ * dead-lettered at once. Many events are in flight at once (prefetch), so one bad event never blocks the
+ * rest. Events that arrive together are handed to the function's `handleBatch` in one call when it has
+ * one (one store write for hundreds of messages); if a batch fails, its events are retried one by one so a
+ * poison event cannot sink its neighbours.
+ */
+import type { EventFunction, EventInput } from '../function.ts';
+import type { Deps } from '../platform.ts';
+import { RejectMessage, type DeliveredMessage, type Subscription } from '../ports/bus.ts';
+import { eventsDeadLettered } from '../metrics.ts';
+import { exchanges } from './topology.ts';
+import { eventInput, measured, PoisonEvent } from './event-runner.ts';
+
+export interface TriggerOptions {
+  /** Unacknowledged events in flight (default 1000). */
+  prefetch?: number;
+  /** Most events in one batch (default 500). */
+  batchSize?: number;
+  /** How long a batch waits for more events (default 5 ms). */
+  batchWaitMs?: number;
+  /** Retries of a failing event before it is dead-lettered (default 5, as Knative's delivery.retry). */
+  retries?: number;
+  /** First backoff; doubles on each retry (default 200 ms, as Knative's backoffDelay PT0.2S). */
+  backoffMs?: number;
+}
+
+interface Pending {
+  input: EventInput<unknown>;
+  done: (error?: unknown) => void;
+}
+
+export async function startTrigger(fn: EventFunction, deps: Deps, options: TriggerOptions = {}): Promise<Subscription> {
+  const { prefetch = 1000, batchSize = 500, batchWaitMs = 5, retries = 5, backoffMs = 200 } = options;
+  await deps.bus.declareQueue({
+    name: fn.trigger.queue,
+    durable: true,
+    bindings: [{ exchange: fn.trigger.exchange, pattern: fn.trigger.pattern }],
+    deadLetterExchange: exchanges.deadLetter,
+  });
+
+  const deadLetter = (reason: 'poison' | 'retries-exhausted', error: unknown): RejectMessage => {
+    eventsDeadLettered.inc({ function: fn.name, reason });
+    deps.log.error({ err: error, fn: fn.name, reason }, 'event dead-lettered');
+    return new RejectMessage(String((error as Error)?.message ?? error));
+  };
+
+  /** One event, with Knative's bounded retries and backoff. */
+  async function runOne(input: EventInput<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await measured(fn, 1, () => fn.handler(input));
+        return;
+      } catch (error) {
+        if (error instanceof PoisonEvent) throw deadLetter('poison', error);
+        if (attempt >= retries) throw deadLetter('retries-exhausted', error);
+        deps.log.warn({ err: error, fn: fn.name, attempt: attempt + 1 }, 'event failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** attempt));
+      }
+    }
+  }
+
+  let batch: Pending[] = [];
+  let timer: NodeJS.Timeout | undefined;
+
+  function flush(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    const taken = batch;
+    batch = [];
+    if (taken.length === 0) return;
+    const handleBatch = fn.handleBatch;
+    const all = handleBatch && taken.length > 1 ? measured(fn, taken.length, () => handleBatch(taken.map((p) => p.input))) : Promise.reject(new Error('single'));
+    all.then(
+      () => taken.forEach((p) => p.done()),
+      () => {
+        for (const p of taken) runOne(p.input).then(() => p.done(), (error: unknown) => p.done(error));
+      },
+    );
+  }
+
+  return deps.bus.consume(
+    fn.trigger.queue,
+    (message: DeliveredMessage) => {
+      let input: EventInput<unknown>;
+      try {
+        input = eventInput(fn, JSON.parse(message.body.toString('utf8')), deps);
+      } catch (error) {
+        return Promise.reject(deadLetter('poison', error instanceof PoisonEvent ? error : new PoisonEvent(`not JSON: ${(error as Error).message}`)));
+      }
+      return new Promise<void>((resolve, reject) => {
+        batch.push({ input, done: (error) => (error === undefined ? resolve() : reject(error)) });
+        if (batch.length >= batchSize) flush();
+        else timer ??= setTimeout(flush, batchWaitMs);
+      });
+    },
+    { prefetch },
+  );
+}

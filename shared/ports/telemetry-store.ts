@@ -1,0 +1,81 @@
+/**
+ * The telemetry store port: where the monitoring domain keeps device time series and how it reads them.
+ *
+ * Production adapter: MongoDB (time-series collection, TTL for retention, `$dateTrunc`/`$group` aggregation).
+ * PostgreSQL adapter: a table keyed by (device, key, ts), `date_bin` buckets; it also runs on PGlite in the
+ * embedded mode. Both pass one contract suite (test/telemetry-store.contract.ts).
+ *
+ * Times are epoch milliseconds. A point is one value of one key at one time; writing the same device, key
+ * and time again replaces the value (as ThingsBoard does), and a message already stored is skipped, so a
+ * redelivered message stores nothing twice.
+ */
+export type TelemetryValue = number | boolean | string;
+
+export interface TelemetryMessage {
+  /** The bus message id; the store remembers it to skip redeliveries. */
+  messageId: string;
+  deviceId: string;
+  points: Array<{ ts: number; values: Record<string, TelemetryValue> }>;
+}
+
+export interface StoredValue {
+  key: string;
+  ts: number;
+  value: TelemetryValue;
+}
+
+export type Aggregation = 'avg' | 'min' | 'max' | 'sum' | 'count';
+
+export interface RangeQuery {
+  deviceId: string;
+  /** Only these keys; all keys when absent or empty. */
+  keys?: string[];
+  /** Inclusive start, exclusive end. */
+  from: number;
+  to: number;
+}
+
+export interface RawQuery extends RangeQuery {
+  order: 'asc' | 'desc';
+  limit: number;
+  /** Continue after this (ts, key) position, in the query's order. */
+  after?: { ts: number; key: string };
+}
+
+export interface AggregateQuery extends RangeQuery {
+  /** Bucket width; buckets start at multiples of it since the epoch (UTC). */
+  intervalMs: number;
+  agg: Aggregation;
+}
+
+export interface Bucket {
+  key: string;
+  /** Start of the bucket. */
+  ts: number;
+  /** The aggregate; numbers only for avg/min/max/sum (non-numeric values are ignored), all values for count. null when a bucket has values but none numeric. */
+  value: number | null;
+  /** How many values fell in the bucket. */
+  count: number;
+}
+
+export interface TelemetryStore {
+  readonly kind: 'postgres' | 'mongodb';
+  /** Creates collections/tables and indexes (idempotent). */
+  prepare(options: { retentionDays: number }): Promise<void>;
+  /** Stores messages; returns how many were new and how many were already stored (skipped). */
+  write(messages: readonly TelemetryMessage[]): Promise<{ written: number; duplicates: number }>;
+  /** Raw values ordered by (ts, key) in the asked order, at most `limit`. */
+  raw(query: RawQuery): Promise<StoredValue[]>;
+  /** One value per key per bucket, ordered by key then bucket start; empty buckets are absent. */
+  aggregate(query: AggregateQuery): Promise<Bucket[]>;
+  /** The newest value of each key (of the given keys, or all). */
+  latest(deviceId: string, keys?: string[]): Promise<StoredValue[]>;
+  /** Removes values in [from, to) of the given keys (all keys when absent); returns how many. */
+  deleteRange(query: { deviceId: string; keys?: string[]; from?: number; to?: number }): Promise<number>;
+  /** Removes everything of a device. */
+  deleteDevice(deviceId: string): Promise<void>;
+  /** Removes values older than the cutoff (retention); a no-op where the store expires data itself (TTL). */
+  expire(cutoff: number): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
