@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createRabbitBus } from '../shared/adapters/bus/rabbitmq.ts';
 import type { Bus } from '../shared/ports/bus.ts';
-import { freePort, startServer, stopChild, type Child } from './lib/children.ts';
+import { freePort, logsSince, startServer, stopChild, type Child } from './lib/children.ts';
 import { percentile, runLoad, statusCounts } from './lib/load.ts';
 import { AMQP_URL, DATABASE_URL, runId } from './lib/platform-env.ts';
 import { progress, round, type Figure, type RunFigure } from './lib/report.ts';
@@ -177,7 +177,7 @@ async function bulkCreate(gatewayUrl: string, gateway: Child, pool: pg.Pool, use
   );
   const headers = { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' };
   const latencies: number[] = [];
-  const errorsBefore = gateway.errorLines;
+  const logged = logsSince(gateway);
   let next = 0;
   let failure: Error | undefined;
   const started = performance.now();
@@ -219,9 +219,7 @@ async function bulkCreate(gatewayUrl: string, gateway: Child, pool: pg.Pool, use
     outboxDrainedS: outbox.pending === 0 ? round(elapsedS + outbox.waitedMs / 1000, 2) : null,
   };
   if (outbox.pending > 0) figure.outboxPending = outbox.pending;
-  const logged = gateway.errorLines - errorsBefore;
-  if (logged > 0) figure.serverErrorLogs = logged;
-  return figure;
+  return { ...figure, ...logged() };
 }
 
 /** Waits (bounded) until none of this user's events waits in the outbox; says how many still do. */
@@ -263,7 +261,7 @@ async function searchFigure(
   const options = { url: gatewayUrl + path, connections: SEARCH_CONNECTIONS, headers };
   await runLoad({ ...options, durationS: bench.warmupS });
   const latencies: number[] = [];
-  const errorsBefore = gateway.errorLines;
+  const logged = logsSince(gateway);
   const run = await runLoad({ ...options, durationS, onResponse: (status, ms) => status === 200 && latencies.push(ms) });
   const { result } = run;
   const p50 = round(percentile(latencies, 0.5), 1);
@@ -287,9 +285,7 @@ async function searchFigure(
   };
   if (result.non2xx > 0) figure.statusCodes = statusCounts(result);
   if (run.stoppedEarly) figure.stoppedEarly = true;
-  const logged = gateway.errorLines - errorsBefore;
-  if (logged > 0) figure.serverErrorLogs = logged;
-  return { figure, latencies };
+  return { figure: { ...figure, ...logged() }, latencies };
 }
 
 /** The q-quantile of several sample sets pooled so each set weighs the same, however many samples it has. */

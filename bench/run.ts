@@ -16,7 +16,7 @@
  * key prefix, whose keys are deleted at the end.
  */
 import { performance } from 'node:perf_hooks';
-import { freePort, spawnChild, startServer, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
+import { freePort, logsSince, spawnChild, startServer, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
 import { measureThroughput, type LoadOptions } from './lib/load.ts';
 import { platformEnv } from './lib/platform-env.ts';
 import { deleteRunKeys } from './lib/redis-cleanup.ts';
@@ -61,7 +61,7 @@ function summary(result: Figure): string {
   const parts: string[] = [];
   if (result.p50 !== undefined) parts.push(`p50 ${String(result.p50)} ms, p99 ${String(result.p99)} ms`);
   if (result.sent !== undefined) parts.push(`sent ${String(result.sent)}, in queue ${String(result.confirmedInQueue)}`);
-  const trouble = ['errors', 'timeouts', 'non2xx', 'serverErrorLogs', 'lost', 'extra', 'failedPublishes', 'noSubscribers', 'outboxPending', 'stoppedEarly'];
+  const trouble = ['errors', 'timeouts', 'non2xx', 'serverErrorLogs', 'serverWarnLogs', 'lost', 'extra', 'failedPublishes', 'noSubscribers', 'outboxPending', 'ingestLeft', 'deadLettered', 'stoppedEarly'];
   for (const key of trouble) if (Number(result[key] ?? 0) > 0) parts.push(`${key} ${String(result[key])}`);
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
@@ -69,11 +69,9 @@ function summary(result: Figure): string {
 /** A warm-up the figure ignores (JIT, pools, lazy imports), then the measured run; server error logs are attached. */
 async function loadWith(name: string, server: Child, options: Omit<LoadOptions, 'durationS'>): Promise<Figure> {
   await measureThroughput(`${name}.warmup`, { ...options, durationS: WARMUP_S });
-  const errorsBefore = server.errorLines;
+  const logged = logsSince(server);
   const result = await measureThroughput(name, { ...options, durationS });
-  const logged = server.errorLines - errorsBefore;
-  if (logged > 0) result.serverErrorLogs = logged;
-  return result;
+  return { ...result, ...logged() };
 }
 
 function startFunction(target: string, port: number): Child {

@@ -15,14 +15,15 @@
  * `iotfn dev` also runs monitoring's ingest trigger in the gateway process, storing every message from its
  * queue (iotfn.ingest) into PostgreSQL. Each figure reports how far ingest was behind when the load ended
  * (`ingestBacklog`) and waits for it to catch up before the next measurement, so no figure pays for the
- * previous one's backlog.
+ * previous one's backlog; `deadLettered` appears when the dead-letter queue grew meanwhile (ingest gave up on
+ * messages, or anything else on the broker did: the queue is shared).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Bus } from '../shared/ports/bus.ts';
 import { queues } from '../shared/bus/topology.ts';
-import { freePort, startServer, stopChild, type Child } from './lib/children.ts';
+import { freePort, logsSince, startServer, stopChild, type Child } from './lib/children.ts';
 import { openDeliveryProbe, type Delivery, type DeliveryProbe } from './lib/delivery-probe.ts';
 import { percentile, runLoad, statusCounts } from './lib/load.ts';
 import { MQTT_URL, runId } from './lib/platform-env.ts';
@@ -131,12 +132,13 @@ async function httpTelemetry(bench: TelemetryBench, fleet: FleetDevice[], points
   try {
     const amount = Math.max(fleet.length * 10, Math.round(warmRate * bench.durationS));
     const latencies: number[] = [];
-    const errorsBefore = bench.gateway.errorLines;
+    const logged = logsSince(bench.gateway);
+    const ingested = await watchIngest(bench.bus);
     const run = await runLoad({ ...base, amount, durationS: bench.durationS, onResponse: (_status, ms) => latencies.push(ms) });
     const { result } = run;
     const sent = result.statusCodeStats?.['202']?.count ?? 0;
     const delivery = await probe.settle(sent, SETTLE_TIMEOUT_MS);
-    const ingest = await waitForIngest(bench.bus);
+    const ingest = await ingested();
     const reqPerS = sent / run.elapsedS;
     const figure: Figure = {
       bench: name,
@@ -158,9 +160,7 @@ async function httpTelemetry(bench: TelemetryBench, fleet: FleetDevice[], points
     };
     if (result.non2xx > 0) figure.statusCodes = statusCounts(result);
     if (run.stoppedEarly) figure.stoppedEarly = true;
-    const logged = bench.gateway.errorLines - errorsBefore;
-    if (logged > 0) figure.serverErrorLogs = logged;
-    return figure;
+    return { ...figure, ...logged() };
   } finally {
     await probe.remove().catch((error: Error) => progress(`could not delete queue ${probe.queue}: ${error.message}`));
   }
@@ -218,13 +218,15 @@ async function mqttTelemetry(bench: TelemetryBench, devices: FleetDevice[]): Pro
     await probe.rebase();
     await waitForIngest(bench.bus);
 
-    const errorsBefore = bridge.errorLines;
+    // The gateway counts too: it stores what the bridge publishes (monitoring's ingest).
+    const logged = logsSince(bridge, bench.gateway);
+    const ingested = await watchIngest(bench.bus);
     const started = performance.now();
     const tally = await publishFor(publishers, bench.durationS, probe);
     const settleStarted = performance.now();
     const delivery = await probe.settle(tally.acked, SETTLE_TIMEOUT_MS);
     const elapsedS = (settleStarted - started + delivery.settledMs) / 1000;
-    const ingest = await waitForIngest(bench.bus);
+    const ingest = await ingested();
     const figure: Figure = {
       bench: 'devices.telemetry.mqtt',
       // What went all the way through; if some never arrived, `lost` says so and the wait is in elapsedS.
@@ -242,9 +244,7 @@ async function mqttTelemetry(bench: TelemetryBench, devices: FleetDevice[]): Pro
       ...ingest,
     };
     if (tally.noSubscribers > 0) figure.noSubscribers = tally.noSubscribers;
-    const logged = bridge.errorLines - errorsBefore;
-    if (logged > 0) figure.serverErrorLogs = logged;
-    return figure;
+    return { ...figure, ...logged() };
   } finally {
     await Promise.allSettled(publishers.map((p) => p.client.endAsync(true)));
     await probe?.remove().catch((error: Error) => progress(`could not delete queue ${probe?.queue}: ${error.message}`));
@@ -298,6 +298,17 @@ async function publishFor(publishers: Publisher[], seconds: number, probe: Deliv
     progress(`mqtt publishes: ${tally.failed} failed, ${tally.noSubscribers} had no subscriber`);
   }
   return tally;
+}
+
+/** Marks the dead-letter queue's depth; the function it returns waits for ingest and adds what was dead-lettered since. */
+async function watchIngest(bus: Bus): Promise<() => Promise<Record<string, number>>> {
+  const deadBefore = await bus.queueDepth(queues.deadLetters).catch(() => undefined);
+  return async () => {
+    const fields = await waitForIngest(bus);
+    if (deadBefore === undefined) return fields;
+    const deadNow = await bus.queueDepth(queues.deadLetters).catch(() => deadBefore);
+    return deadNow > deadBefore ? { ...fields, deadLettered: deadNow - deadBefore } : fields;
+  };
 }
 
 /**

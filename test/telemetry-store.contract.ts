@@ -315,6 +315,17 @@ export function telemetryStoreContract(
     assert.equal(await ctx.store.aggregate({ deviceId: d, from: T0 - HOUR, to: T0, intervalMs: HOUR, agg: 'avg' }), []);
   });
 
+  test('refuses bucket widths that are not positive whole milliseconds; a limit of 0 reads nothing', async (ctx) => {
+    const d = device(ctx);
+    await ctx.store.write([message(d, [{ ts: T0, values: { a: 1 } }])]);
+    for (const intervalMs of [0, -MINUTE, 1.5, Number.NaN]) {
+      let error: unknown;
+      await ctx.store.aggregate({ deviceId: d, from: T0, to: T0 + HOUR, intervalMs, agg: 'avg' }).catch((e: unknown) => (error = e));
+      assert.instance(error, RangeError, String(intervalMs));
+    }
+    assert.equal(await ctx.store.raw({ deviceId: d, from: T0, to: T0 + HOUR, order: 'asc', limit: 0 }), []);
+  });
+
   test('latest gives the newest value of each key', async (ctx) => {
     const d = device(ctx);
     await ctx.store.write([

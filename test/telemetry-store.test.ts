@@ -111,10 +111,17 @@ if (services.mongoUrl) {
   const mongoUrl = services.mongoUrl;
   // A collection per run, dropped afterwards, so runs on a shared server never meet.
   const collection = `telemetry_contract_${randomBytes(4).toString('hex')}`;
+  let connected = false;
   telemetryStoreContract(
     'mongodb',
-    () => createMongoTelemetryStore(mongoUrl, { collection }),
     async () => {
+      const store = await createMongoTelemetryStore(mongoUrl, { collection });
+      connected = true;
+      return store;
+    },
+    async () => {
+      // Unreachable from the start: nothing to drop, and trying again would only hide the first error.
+      if (!connected) return;
       const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 5000 });
       try {
         await client.connect();

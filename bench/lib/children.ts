@@ -8,7 +8,8 @@
  *   await stopAll();
  *
  * A child's output goes to stderr with its name in front, capped, because a server failing under load can
- * log one line per request and drown the bench's own progress.
+ * log one line per request and drown the bench's own progress. What is cut is still summed up when the child
+ * exits: how often each log message came (ids and numbers folded), so a retry loop is seen without its flood.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -24,9 +25,14 @@ export interface Child {
   exited: Promise<string>;
   /** Log lines at level error or fatal, counted even once forwarding stops. */
   errorLines: number;
+  /** Log lines at level warn: retries and refusals the platform survives, but which cost time. */
+  warnLines: number;
 }
 
 const FORWARDED_LINES = 40;
+/** Distinct messages tallied among the lines not shown, and how many of them the summary names. */
+const TALLIED_MESSAGES = 200;
+const SUMMARISED_MESSAGES = 6;
 /** Children name their files relative to the repository (bin/iotfn.ts, node_modules/.bin/...), wherever the bench was started. */
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const running = new Set<Child>();
@@ -50,26 +56,62 @@ export function spawnChild(name: string, command: string, args: string[], env: R
     child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`));
     child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
   });
-  const entry: Child = { name, process: child, exited, errorLines: 0 };
+  const entry: Child = { name, process: child, exited, errorLines: 0, warnLines: 0 };
   running.add(entry);
   void exited.then(() => running.delete(entry));
 
   let forwarded = 0;
   let suppressed = 0;
+  const tally = new Map<string, number>();
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
     createInterface({ input: stream }).on('line', (line) => {
       if (/"level":"(?:error|fatal)"/.test(line)) entry.errorLines += 1;
+      else if (/"level":"warn"/.test(line)) entry.warnLines += 1;
       if (forwarded < FORWARDED_LINES) {
         forwarded += 1;
         process.stderr.write(`  [${name}] ${line}\n`);
-      } else suppressed += 1;
+        return;
+      }
+      suppressed += 1;
+      const key = messageOf(line);
+      if (tally.has(key) || tally.size < TALLIED_MESSAGES) tally.set(key, (tally.get(key) ?? 0) + 1);
     });
   }
-  void exited.then(() => {
-    if (suppressed > 0) process.stderr.write(`  [${name}] ${suppressed} more output lines not shown\n`);
+  // 'close' comes after the last output line; 'exit' can come before it.
+  child.once('close', () => {
+    if (suppressed === 0) return;
+    const top = [...tally].sort((a, b) => b[1] - a[1]).slice(0, SUMMARISED_MESSAGES);
+    process.stderr.write(`  [${name}] ${suppressed} more output lines not shown, most often:\n`);
+    for (const [message, count] of top) process.stderr.write(`  [${name}]   ${count} × ${message}\n`);
   });
   return entry;
+}
+
+/**
+ * Marks the children's log counts now; the function it returns gives what they logged since, as figure
+ * fields (`serverErrorLogs`, `serverWarnLogs`), leaving out the zeros.
+ */
+export function logsSince(...children: Child[]): () => Record<string, number> {
+  const count = (level: 'errorLines' | 'warnLines') => children.reduce((sum, child) => sum + child[level], 0);
+  const errors = count('errorLines');
+  const warnings = count('warnLines');
+  return () => {
+    const fields: Record<string, number> = {};
+    if (count('errorLines') > errors) fields.serverErrorLogs = count('errorLines') - errors;
+    if (count('warnLines') > warnings) fields.serverWarnLogs = count('warnLines') - warnings;
+    return fields;
+  };
+}
+
+/** A log line's level and message with ids and numbers folded, so repeats of one event count as one. */
+function messageOf(line: string): string {
+  const level = /"level":"(\w+)"/.exec(line)?.[1];
+  const msg = /"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+  // pino puts the error first: its message says why ("timeout exceeded when trying to connect").
+  const cause = /"err":\{"type":"\w+","message":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+  const text = level && msg ? `${level}: ${msg}${cause ? ` (${cause.slice(0, 120)})` : ''}` : line.slice(0, 160);
+  return text.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '<id>').replace(/\d+/g, '#');
 }
 
 export interface WaitOptions {

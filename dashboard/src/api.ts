@@ -15,7 +15,6 @@ import type {
   ProblemDetails,
   TelemetryItems,
   TokenPair,
-  User,
 } from './types.ts';
 
 export class ApiError extends Error {
@@ -51,8 +50,8 @@ export type TelemetryQuery = { keys?: string[]; from: number; to: number } & (
 
 export class Api {
   private refreshing: Promise<boolean> | undefined;
-  /** Called once the session cannot be renewed. */
-  onSignedOut: () => void = () => {};
+  /** Called once the session cannot be renewed, with the email it was for. */
+  onSignedOut: (email: string | undefined) => void = () => {};
 
   async register(email: string, password: string, name?: string): Promise<void> {
     await this.call('POST', '/auth/register', { body: { email, password, name: name || undefined }, auth: false });
@@ -69,10 +68,6 @@ export class Api {
     } finally {
       clearSession();
     }
-  }
-
-  me(): Promise<User> {
-    return this.call('GET', '/auth/me');
   }
 
   listDevices(q: string): Promise<DevicePage> {
@@ -142,8 +137,9 @@ export class Api {
 
   /** Ends the session locally and tells the app (the server side is already gone or unreachable). */
   signOut(): void {
+    const email = loadSession()?.email;
     clearSession();
-    this.onSignedOut();
+    this.onSignedOut(email);
   }
 
   private async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {

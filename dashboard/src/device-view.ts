@@ -72,7 +72,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     fill(details, ...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
   }
 
-  function renderDevice(d: Device): void {
+  function showDevice(d: Device): void {
     device = d;
     document.title = `${d.name} · iotfn`;
     renderHead(d);
@@ -135,7 +135,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     const current = device;
     const updated = await deviceDialog({ device: current, save: (fields) => app.api.updateDevice(current.id, fields) });
     if (updated && !closed) {
-      renderDevice(updated);
+      showDevice(updated);
       app.notify('Device saved');
     }
   }
@@ -150,7 +150,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     if (!confirmed) return;
     try {
       const rotated = await app.api.rotateToken(device.id);
-      if (!closed) renderDevice(rotated.device);
+      if (!closed) showDevice(rotated.device);
       await tokenDialog({ device: rotated.device, token: rotated.deviceToken, rotated: true });
     } catch (error) {
       app.notify(`The token was not rotated: ${messageOf(error)}`, 'error');
@@ -198,7 +198,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     }),
     app.live.onStatus((event) => {
       if (event.deviceId !== deviceId || !device) return;
-      renderDevice({ ...device, online: event.online, lastSeenAt: event.lastSeenAt ?? device.lastSeenAt });
+      showDevice({ ...device, online: event.online, lastSeenAt: event.lastSeenAt ?? device.lastSeenAt });
     }),
     app.live.onDeleted((deleted) => {
       if (deleted !== deviceId || deleting) return;
@@ -214,7 +214,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
 
   void (async () => {
     try {
-      renderDevice(await app.api.getDevice(deviceId));
+      showDevice(await app.api.getDevice(deviceId));
     } catch (error) {
       if (closed) return;
       const missing = error instanceof ApiError && (error.status === 404 || error.status === 400);

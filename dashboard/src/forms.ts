@@ -58,14 +58,19 @@ export function clearErrors(form: HTMLFormElement, formError: HTMLElement): void
   formError.hidden = true;
 }
 
-/** Shows the problem's detail above the form and each field error under its field. */
+/**
+ * Shows each field error under its field and the problem's detail above the form. When every error found
+ * its field, the detail (which lists them all again, with their paths) gives way to a short pointer.
+ */
 export function showErrors(form: HTMLFormElement, formError: HTMLElement, error: unknown): void {
   clearErrors(form, formError);
   formError.textContent = messageOf(error);
   formError.hidden = false;
   if (!(error instanceof ApiError)) return;
+  const fields = error.fieldErrors();
   let first: HTMLElement | undefined;
-  for (const [name, message] of error.fieldErrors()) {
+  let placed = 0;
+  for (const [name, message] of fields) {
     // Paths name array items too (`tags.0`): the field is the first segment.
     const input = form.elements.namedItem(name.split('.')[0] ?? name);
     if (!(input instanceof HTMLInputElement || input instanceof HTMLSelectElement)) continue;
@@ -75,7 +80,9 @@ export function showErrors(form: HTMLFormElement, formError: HTMLElement, error:
     slot.hidden = false;
     input.setAttribute('aria-invalid', 'true');
     first ??= input;
+    placed += 1;
   }
+  if (placed > 0 && placed === fields.size) formError.textContent = placed === 1 ? 'Check the field marked below.' : 'Check the fields marked below.';
   first?.focus();
 }
 

@@ -115,8 +115,9 @@ function route(): void {
   root.focus({ preventScroll: true });
 }
 
-api.onSignedOut = () => {
+api.onSignedOut = (email) => {
   authNotice = 'Your session has ended. Sign in again.';
+  authEmail = email;
   navigate('#/login');
 };
 

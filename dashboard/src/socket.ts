@@ -44,7 +44,9 @@ export class LiveConnection {
   private readonly stateListeners = new Set<Listener<ConnectionState>>();
   private readonly subscribedListeners = new Set<Listener<ReadonlySet<string>>>();
   private refreshedSinceConnect = false;
-  private lastServerDisconnect = 0;
+  private connectedAt = 0;
+  /** Server-side disconnects in a row that came right after connecting. */
+  private quickDrops = 0;
   state: ConnectionState = 'connecting';
 
   constructor(private readonly api: Api) {
@@ -56,6 +58,7 @@ export class LiveConnection {
     });
     this.socket.on('connect', () => {
       this.refreshedSinceConnect = false;
+      this.connectedAt = Date.now();
       this.accepted.clear();
       this.setState('connected');
       void this.subscribe([...this.watched.keys()]);
@@ -165,10 +168,9 @@ export class LiveConnection {
   }
 
   private async serverDisconnected(): Promise<void> {
-    // A relay that keeps dropping a fresh connection is not helped by refreshing in a loop.
-    const now = Date.now();
-    if (now - this.lastServerDisconnect < 10_000) return;
-    this.lastServerDisconnect = now;
+    // A relay that drops every fresh connection is not helped by refreshing in a loop.
+    this.quickDrops = Date.now() - this.connectedAt < 1000 ? this.quickDrops + 1 : 0;
+    if (this.quickDrops >= 3) return;
     if (await this.api.refresh()) {
       this.setState('connecting');
       this.socket.connect();

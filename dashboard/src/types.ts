@@ -7,12 +7,6 @@ export interface TokenPair {
   expiresIn: number;
 }
 
-export interface User {
-  id: string;
-  email: string;
-  name?: string | null;
-}
-
 export interface Location {
   lat: number;
   lon: number;

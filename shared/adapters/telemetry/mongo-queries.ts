@@ -93,7 +93,11 @@ export function markerRetentionCommand(collection: string, retentionDays: number
 /** Messages with an id seen earlier in the same list are dropped: they are duplicates of the first. */
 export function uniqueMessages(messages: readonly TelemetryMessage[]): TelemetryMessage[] {
   const seen = new Set<string>();
-  return messages.filter((message) => !seen.has(message.messageId) && seen.add(message.messageId));
+  return messages.filter((message) => {
+    if (seen.has(message.messageId)) return false;
+    seen.add(message.messageId);
+    return true;
+  });
 }
 
 export function markerLookup(messageIds: readonly string[]): Filter<MessageMarker> {

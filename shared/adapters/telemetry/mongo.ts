@@ -12,7 +12,6 @@ import { MongoClient } from 'mongodb';
 import type { TelemetryStore } from '../../ports/telemetry-store.ts';
 import {
   aggregatePipeline,
-  assertInterval,
   bucket,
   defaultCollection,
   deleteRangeFilter,
@@ -116,14 +115,15 @@ export async function createMongoTelemetryStore(
     },
 
     async raw(query) {
+      // MongoDB reads a limit of 0 as no limit at all.
+      if (query.limit <= 0) return [];
       const { filter, sort, limit, projection } = rawFind(query);
       const docs = await points.find(filter, { sort, limit, projection }).toArray();
       return docs.map(storedValue);
     },
 
     async aggregate(query) {
-      assertInterval(query.intervalMs);
-      // The pipeline's $project gives exactly this shape.
+      // Building the pipeline refuses a bad interval; its $project gives exactly this shape.
       const docs = await points.aggregate<Parameters<typeof bucket>[0]>(aggregatePipeline(query)).toArray();
       return docs.map(bucket);
     },

@@ -58,7 +58,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       if (unique.size === 0) return { written: 0, duplicates: 0 };
 
       return db.transaction(async (tx) => {
-        // Sorted, so that concurrent writers take row locks in one order and cannot deadlock.
+        // Sorted (as the points are below), so concurrent writers take row locks in the same order.
         const ids = [...unique.keys()].sort();
         const { rows } = await tx.query<{ message_id: string }>(
           `INSERT INTO telemetry_messages (message_id, device_id)
@@ -88,6 +88,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
     },
 
     async raw(query) {
+      if (query.limit <= 0) return [];
       const params: unknown[] = [query.deviceId];
       const at = (value: unknown): string => `$${params.push(value)}`;
       let lower = query.from;
