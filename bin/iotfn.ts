@@ -4,6 +4,7 @@
  *
  *   iotfn dev                 run every function in one process (the local gateway); what `npm start` runs
  *   iotfn bridge              the MQTT bridge: broker (MQTT_URL) → checks → bus, plus probes on PORT
+ *   iotfn relay               the realtime Socket.IO relay alone on PORT, with probes and metrics
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
  */
@@ -18,6 +19,7 @@ import { functions, httpFunctions } from '../functions/registry.ts';
 import { startDeviceEdge } from '../functions/devices/edge.ts';
 import { startLocalPlatform } from '../functions/local-platform.ts';
 import { buildDashboard } from '../dashboard/build.ts';
+import { attachRelay } from '../realtime/relay.ts';
 import { createServer, type Server } from 'node:http';
 import { renderMetrics } from '../shared/metrics.ts';
 
@@ -25,6 +27,7 @@ const usage = `usage: iotfn <command>
 
   dev                 run every function in one process on PORT (default 8080)
   bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
+  relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
 `;
@@ -47,12 +50,9 @@ async function dev(): Promise<void> {
   stopOnSignals(deps, server, () => local.stop());
 }
 
-async function bridge(): Promise<void> {
-  const config = loadConfig();
-  if (!config.MQTT_URL) throw new Error('MQTT_URL: the bridge needs the broker to subscribe to');
-  const deps = await createPlatform(config);
-  const edge = await startDeviceEdge(deps);
-  const server = createServer((request, response) => {
+/** A bare server for a long-lived process: probes and metrics, nothing else. */
+function probeServer(deps: Deps): Server {
+  return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       void renderMetrics().then((m) => response.writeHead(200, { 'content-type': m.contentType }).end(m.body));
@@ -63,13 +63,31 @@ async function bridge(): Promise<void> {
       );
     } else if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else {
+    } else if (!path?.startsWith('/socket.io')) {
       response.writeHead(404).end();
     }
   });
+}
+
+async function bridge(): Promise<void> {
+  const config = loadConfig();
+  if (!config.MQTT_URL) throw new Error('MQTT_URL: the bridge needs the broker to subscribe to');
+  const deps = await createPlatform(config);
+  const edge = await startDeviceEdge(deps);
+  const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
   process.stdout.write(`iotfn ${version} MQTT bridge: ${edge.mqtt}; probes on http://localhost:${boundPort(server, config.PORT)}\n`);
   stopOnSignals(deps, server, () => edge.stop());
+}
+
+async function relay(): Promise<void> {
+  const config = loadConfig();
+  const deps = await createPlatform(config);
+  const server = probeServer(deps);
+  const attached = await attachRelay(server, deps);
+  await listen(server, config.PORT, config.HOST);
+  process.stdout.write(`iotfn ${version} realtime relay on http://localhost:${boundPort(server, config.PORT)}/socket.io\n`);
+  stopOnSignals(deps, server, () => attached.stop());
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -127,6 +145,8 @@ async function main(argv: string[]): Promise<void> {
       return dev();
     case 'bridge':
       return bridge();
+    case 'relay':
+      return relay();
     case 'functions':
       return list();
     case 'openapi':

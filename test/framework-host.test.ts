@@ -12,6 +12,10 @@ import { exitCode, freePort, freshSigningKeyPem, startProcess, waitForHttp, type
 import { services } from './support/services.ts';
 import { registerWithFunctionsFramework, takeOverBodyParsing, pathMatcher } from '../shared/http/framework-host.ts';
 import { functions } from '../functions/registry.ts';
+import { randomUUID } from 'node:crypto';
+import { cloudEvent } from '../shared/events.ts';
+import { eventTypes, exchanges, queues } from '../shared/bus/topology.ts';
+import { collect } from './support/bus.ts';
 
 const inProcess = suite('functions-framework host, in-process');
 const ctx: { p?: TestPlatform; servers: Server[] } = { servers: [] };
@@ -24,7 +28,7 @@ async function serve(name: string): Promise<string> {
 }
 
 inProcess.before(async () => {
-  ctx.p = await startPlatform({ env: { BODY_LIMIT_BYTES: '4096' } });
+  ctx.p = await startPlatform({ env: { BODY_LIMIT_BYTES: '4096' }, local: false });
   takeOverBodyParsing(4096);
   registerWithFunctionsFramework(functions, async () => ctx.p!.deps);
 });
@@ -71,6 +75,31 @@ inProcess('probes and metrics answer on the function process', async () => {
   await call(url, 'GET', '/auth/jwks.json');
   const metrics = await (await fetch(url + '/metrics')).text();
   assert.match(metrics, /iotfn_http_requests_total\{function="jwks",method="GET",status="200"\}/);
+});
+
+inProcess('ingestTelemetry as a cloudEvent function stores a structured event; a poison event is dead-lettered, not retried', async () => {
+  const url = await serve('ingestTelemetry');
+  const deviceId = randomUUID();
+  const event = cloudEvent({ type: eventTypes.telemetry, source: `/devices/${deviceId}`, subject: deviceId, data: { deviceId, ownerId: randomUUID(), via: 'http', receivedAt: 1, points: [{ ts: 1_767_225_600_000, values: { t: 1.5 } }] } });
+  const res = await fetch(url + '/', { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(10_000) });
+  assert.ok(res.status >= 200 && res.status < 300, `status ${res.status}`);
+  assert.equal(await ctx.p!.deps.telemetry.latest(deviceId), [{ key: 't', ts: 1_767_225_600_000, value: 1.5 }]);
+  // Binary mode, as Knative's RabbitMQ broker delivers: ce-* headers and the data as the body.
+  const binary = await fetch(url + '/', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-type': eventTypes.telemetry, 'ce-source': 'test' },
+    body: JSON.stringify({ ...event.data, points: [{ ts: 1_767_225_601_000, values: { t: 2.5 } }] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.ok(binary.status >= 200 && binary.status < 300, `binary status ${binary.status}`);
+  assert.equal((await ctx.p!.deps.telemetry.latest(deviceId))[0]!.value, 2.5);
+  const dead = await collect(ctx.p!.deps.bus, [{ exchange: exchanges.deadLetter, pattern: queues.ingest }]);
+  const poison = cloudEvent({ type: eventTypes.telemetry, source: 'test', data: { deviceId: 'nope' } });
+  const refused = await fetch(url + '/', { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(poison), signal: AbortSignal.timeout(10_000) });
+  assert.ok(refused.status >= 200 && refused.status < 300, 'answered as done, so Knative does not retry it');
+  const [letter] = await dead.waitFor(1);
+  assert.is(JSON.parse(letter!.body.toString()).id, poison.id);
+  await dead.stop();
 });
 
 inProcess('path params are read from the public route', () => {
