@@ -48,7 +48,7 @@ cli('register → login → me → logout → me (401)', async () => {
   assert.is((await call(ctx.url!, 'GET', '/auth/me', { token })).status, 401);
 });
 
-cli('a device sends telemetry over HTTP into the embedded bus', async () => {
+cli('a device\'s telemetry goes through the embedded bus and store and back out of the query API', async () => {
   const email = randomEmail('device-owner');
   await call(ctx.url!, 'POST', '/auth/register', { body: { email, password: goodPassword } });
   const token = (await call(ctx.url!, 'POST', '/auth/login', { body: { email, password: goodPassword } })).body.accessToken;
@@ -58,6 +58,16 @@ cli('a device sends telemetry over HTTP into the embedded bus', async () => {
   assert.is(sent.status, 202);
   const got = await call(ctx.url!, 'GET', `/devices/${device.body.device.id}`, { token });
   assert.is(got.body.online, true);
+  // Through the in-process bus and trigger into PGlite, and back out of the query function.
+  const deadline = Date.now() + 15_000;
+  let latest: { body: { items: Array<{ key: string; value: unknown }> } } = { body: { items: [] } };
+  while (latest.body.items.length === 0 && Date.now() < deadline) {
+    latest = await call(ctx.url!, 'GET', `/devices/${device.body.device.id}/telemetry/latest`, { token });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(latest.body.items.map((i) => [i.key, i.value]), [['temperature', 21]]);
+  const page = await fetch(`${ctx.url}/`);
+  assert.match(await page.text(), /\/app\/app\.js/);
 });
 
 cli('stops cleanly on SIGTERM', async () => {
