@@ -5,6 +5,7 @@
  *   iotfn dev                 run every function in one process (the local gateway); what `npm start` runs
  *   iotfn bridge              the MQTT bridge: broker (MQTT_URL) → checks → bus, plus probes on PORT
  *   iotfn relay               the realtime Socket.IO relay alone on PORT, with probes and metrics
+ *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
  */
@@ -15,7 +16,8 @@ import { createPlatform, type Deps } from '../shared/platform.ts';
 import { createGateway } from '../shared/http/gateway.ts';
 import { buildOpenApi } from '../shared/http/openapi.ts';
 import { version } from '../shared/version.ts';
-import { functions, httpFunctions } from '../functions/registry.ts';
+import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
+import { startTrigger } from '../shared/bus/trigger.ts';
 import { startDeviceEdge } from '../functions/devices/edge.ts';
 import { startLocalPlatform } from '../functions/local-platform.ts';
 import { buildDashboard } from '../dashboard/build.ts';
@@ -28,6 +30,7 @@ const usage = `usage: iotfn <command>
   dev                 run every function in one process on PORT (default 8080)
   bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
   relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
+  triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
 `;
@@ -90,6 +93,16 @@ async function relay(): Promise<void> {
   stopOnSignals(deps, server, () => attached.stop());
 }
 
+async function triggers(): Promise<void> {
+  const config = loadConfig();
+  const deps = await createPlatform(config);
+  const subscriptions = await Promise.all(eventFunctions.map((fn) => startTrigger(fn, deps)));
+  const server = probeServer(deps);
+  await listen(server, config.PORT, config.HOST);
+  process.stdout.write(`iotfn ${version} triggers: ${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}\n`);
+  stopOnSignals(deps, server, async () => void (await Promise.allSettled(subscriptions.map((s) => s.cancel()))));
+}
+
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -147,6 +160,8 @@ async function main(argv: string[]): Promise<void> {
       return bridge();
     case 'relay':
       return relay();
+    case 'triggers':
+      return triggers();
     case 'functions':
       return list();
     case 'openapi':

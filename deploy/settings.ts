@@ -1,0 +1,22 @@
+/**
+ * Names every deploy artefact shares: the image and its tags, services, ports, the one place they are set.
+ */
+import { version } from '../shared/version.ts';
+
+export const project = 'iotfn';
+/** Default registry prefix; `iotfn render` takes REGISTRY to change it. */
+export const registry = process.env.REGISTRY ?? 'localhost:32000';
+export const imageVersion = version;
+
+/** `<registry>/<project>-<target>:<version>`: one tag per function (and for the relay and bridge), one image. */
+export function imageTag(target: string): string {
+  return `${registry}/${project}-${kebab(target)}:${imageVersion}`;
+}
+
+/** Kubernetes/Compose service name of a function or process: `ingest-telemetry`. */
+export function kebab(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+/** Port every function container listens on (functions-framework's default). */
+export const functionPort = 8080;
