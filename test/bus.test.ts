@@ -19,6 +19,7 @@ import { createRabbitBus } from '../shared/adapters/bus/rabbitmq.ts';
 import type { Bus, DeliveredMessage } from '../shared/ports/bus.ts';
 import { busContract, message, waitFor } from './bus.contract.ts';
 import { services } from './support/services.ts';
+import { settleWithin } from './support/wait.ts';
 
 const quiet = () => {};
 
@@ -219,21 +220,3 @@ async function closeConnectionNamed(name: string): Promise<void> {
   await run('rabbitmqctl', ['-q', 'close_connection', pid, 'bus test: forced close'], { timeout: 15_000 });
 }
 
-/** Waits for `promise` at most `ms`, so a hang fails the test instead of stalling the run. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'timed out'> {
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<'timed out'>((resolve) => {
-    timer = setTimeout(resolve, ms, 'timed out');
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'resolved' as const,
-        () => 'rejected' as const,
-      ),
-      watchdog,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

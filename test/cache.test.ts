@@ -10,6 +10,7 @@ import { createMemoryCache } from '../shared/adapters/cache/memory.ts';
 import { createRedisCache } from '../shared/adapters/cache/redis.ts';
 import { cacheContract } from './cache.contract.ts';
 import { services } from './support/services.ts';
+import { settleWithin } from './support/wait.ts';
 
 cacheContract('redis', () => createRedisCache(services.redisUrl, { keyPrefix: 'test:' }));
 cacheContract('memory', () => createMemoryCache());
@@ -79,21 +80,3 @@ memory('expires keys and hit windows on the injected clock', async () => {
 
 memory.run();
 
-/** Waits for `promise` at most `ms`, so a hang fails the test instead of stalling the run. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'timed out'> {
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<'timed out'>((resolve) => {
-    timer = setTimeout(resolve, ms, 'timed out');
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'resolved' as const,
-        () => 'rejected' as const,
-      ),
-      watchdog,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

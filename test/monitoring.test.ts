@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { io as connect, type Socket } from 'socket.io-client';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { sleep } from './support/bus.ts';
+import { until } from './support/wait.ts';
 import { cloudEvent, eventMessage } from '../shared/events.ts';
 import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
 import { startTrigger } from '../shared/bus/trigger.ts';
@@ -18,15 +19,6 @@ type User = Awaited<ReturnType<typeof signedInUser>>;
 const ctx: { p?: TestPlatform; owner?: User; other?: User; device?: string; token?: string; sockets: Socket[] } = { sockets: [] };
 const base = () => ctx.p!.url;
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(25);
-  }
-}
 
 const send = (body: unknown, token = ctx.token!) => call(base(), 'POST', '/telemetry', { body, headers: { authorization: `Device ${token}` } });
 const query = (path: string, user = ctx.owner!) => call(base(), 'GET', path, { token: user.accessToken });

@@ -9,19 +9,13 @@ import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { sleep } from './support/bus.ts';
+import { until } from './support/wait.ts';
 import { exchanges } from '../shared/bus/topology.ts';
 import type { DeliveredMessage, Subscription } from '../shared/ports/bus.ts';
 
 const run = promisify(execFile);
 const rabbitmqctl = (...args: string[]) => run('rabbitmqctl', args, { timeout: 60_000 });
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 const outbox = suite('outbox across a RabbitMQ outage');
 const ctx: { p?: TestPlatform; queue: string; received: DeliveredMessage[]; sub?: Subscription; stopped: boolean } = {
