@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { freePort, logsSince, spawnChild, startServer, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
 import { measureThroughput, type LoadOptions } from './lib/load.ts';
 import { platformEnv } from './lib/platform-env.ts';
+import { removeOpenProbes } from './lib/delivery-probe.ts';
 import { deleteRunKeys } from './lib/redis-cleanup.ts';
 import { emit, progress, round, type Figure } from './lib/report.ts';
 import { checkMe, logIn, registerBenchUser, type Credentials } from './signing.ts';
@@ -161,17 +162,24 @@ async function coldStartFigure(): Promise<void> {
   });
 }
 
+/** What an interrupted run must not leave behind: probe queues collecting telemetry, children, its Redis keys. */
+async function cleanUp(): Promise<void> {
+  await removeOpenProbes();
+  await stopAll();
+  await deleteRunKeys();
+}
+
 async function main(): Promise<void> {
   // Bounds the whole run even if a child or a socket hangs in a way no single timeout above catches: 13 load
   // runs with their warm-ups, plus start-ups, the 100,000-device bulk, and the waits for queues and the outbox.
   const limitS = 13 * (durationS + WARMUP_S) + 420;
   const watchdog = setTimeout(() => {
     progress(`watchdog: still running after ${limitS} s, stopping`);
-    void stopAll().finally(() => process.exit(1));
+    void cleanUp().finally(() => process.exit(1));
   }, limitS * 1000);
   watchdog.unref();
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => void stopAll().finally(() => process.exit(code)));
+    process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
   }
 
   try {

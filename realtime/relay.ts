@@ -129,7 +129,14 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
   const subscription: Subscription = await deps.bus.consume(
     queue,
     async (message) => {
-      const event: unknown = JSON.parse(message.body.toString('utf8'));
+      let event: unknown;
+      try {
+        event = JSON.parse(message.body.toString('utf8'));
+      } catch {
+        // Live data only: a message no browser could use is dropped (acknowledged), never retried.
+        deps.log.debug({ routingKey: message.routingKey }, 'relay dropped a message that is not JSON');
+        return;
+      }
       if (message.exchange === exchanges.telemetry || message.routingKey.startsWith('telemetry.')) {
         const parsed = TelemetryEvent.safeParse(event);
         if (!parsed.success) return;

@@ -9,8 +9,12 @@
  *   await probe.remove();
  *
  * The queue has no max-length (nothing is ever dropped from it) and is deleted after each figure, also when
- * the figure fails. The binding is `telemetry.#`, every device's telemetry: anything else publishing
- * telemetry on the same broker at the same time (a test run) shows up as `extra`, never as less `lost`.
+ * the figure fails, and by `removeOpenProbes` when the bench is interrupted: a durable queue bound to all
+ * telemetry that nobody deletes would collect every message on the broker for good.
+ *
+ * The binding is `telemetry.#`, every device's telemetry, so anything else publishing telemetry on the same
+ * broker at the same time (a test run) is counted too. It shows as `extra`; since the queue cannot tell whose
+ * message is whose, a figure with `extra` > 0 proves delivery only up to that many messages.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '../../shared/ports/bus.ts';
@@ -22,7 +26,7 @@ export interface Delivery {
   confirmedInQueue: number;
   /** Sent but not in the queue; must be 0. */
   lost: number;
-  /** In the queue beyond what was sent: another publisher on the broker, or a request the server finished after its client gave up. */
+  /** In the queue beyond what was sent: another publisher on the broker, or a request the server finished after its client timed out. */
   extra: number;
   /** How long after `settle` was called the queue held every sent message. */
   settledMs: number;
@@ -39,14 +43,20 @@ export interface DeliveryProbe {
   remove(): Promise<void>;
 }
 
+const open = new Set<DeliveryProbe>();
+
+/** Deletes the queues of probes still open; for a bench stopped by a signal or its watchdog. */
+export async function removeOpenProbes(): Promise<void> {
+  await Promise.allSettled([...open].map((probe) => probe.remove()));
+}
+
 export async function openDeliveryProbe(bus: Bus, label: string): Promise<DeliveryProbe> {
   const queue = `bench.${runId}.${label}`;
   await bus.declareExchange(exchanges.telemetry, 'topic');
   await bus.declareQueue({ name: queue, durable: true, bindings: [{ exchange: exchanges.telemetry, pattern: 'telemetry.#' }] });
-  // A fresh name per run and figure, so the queue starts empty; read anyway so a leftover can never count as delivered.
-  let before = await bus.queueDepth(queue);
+  let before = 0;
   const count = async () => (await bus.queueDepth(queue)) - before;
-  return {
+  const probe: DeliveryProbe = {
     queue,
     count,
     async rebase() {
@@ -66,7 +76,17 @@ export async function openDeliveryProbe(bus: Bus, label: string): Promise<Delive
       return { sent, confirmedInQueue, lost: Math.max(0, sent - confirmedInQueue), extra: Math.max(0, confirmedInQueue - sent), settledMs };
     },
     async remove() {
+      open.delete(probe);
       await bus.deleteQueue(queue);
     },
   };
+  open.add(probe);
+  try {
+    // A fresh name per run and figure, so the queue starts empty; read anyway so a leftover can never count as delivered.
+    await probe.rebase();
+  } catch (error) {
+    await probe.remove().catch(() => {});
+    throw error;
+  }
+  return probe;
 }

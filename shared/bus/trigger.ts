@@ -27,6 +27,27 @@ export interface TriggerOptions {
   retries?: number;
   /** First backoff; doubles on each retry (default 200 ms, as Knative's backoffDelay PT0.2S). */
   backoffMs?: number;
+  /**
+   * Calls of the function running at once (default 4). A failed batch falls back to its events one by one;
+   * unbounded, that is hundreds of transactions racing for a pool of ten connections.
+   */
+  concurrency?: number;
+}
+
+/** A counting semaphore: at most `limit` tasks run at once, the rest wait their turn in order. */
+function limiter(limit: number) {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 interface Pending {
@@ -35,7 +56,8 @@ interface Pending {
 }
 
 export async function startTrigger(fn: EventFunction, deps: Deps, options: TriggerOptions = {}): Promise<Subscription> {
-  const { prefetch = 1000, batchSize = 500, batchWaitMs = 5, retries = 5, backoffMs = 200 } = options;
+  const { prefetch = 1000, batchSize = 500, batchWaitMs = 5, retries = 5, backoffMs = 200, concurrency = 4 } = options;
+  const limited = limiter(concurrency);
   await deps.bus.declareQueue({
     name: fn.trigger.queue,
     durable: true,
@@ -53,7 +75,7 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
   async function runOne(input: EventInput<unknown>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await measured(fn, 1, () => fn.handler(input));
+        await limited(() => measured(fn, 1, () => fn.handler(input)));
         return;
       } catch (error) {
         if (error instanceof PoisonEvent) throw deadLetter('poison', error);
@@ -74,7 +96,10 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
     batch = [];
     if (taken.length === 0) return;
     const handleBatch = fn.handleBatch;
-    const all = handleBatch && taken.length > 1 ? measured(fn, taken.length, () => handleBatch(taken.map((p) => p.input))) : Promise.reject(new Error('single'));
+    const all =
+      handleBatch && taken.length > 1
+        ? limited(() => measured(fn, taken.length, () => handleBatch(taken.map((p) => p.input))))
+        : Promise.reject(new Error('single'));
     all.then(
       () => taken.forEach((p) => p.done()),
       () => {
