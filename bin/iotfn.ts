@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --import=tsx
 /**
  * iotfn: the platform's command line.
  *
@@ -8,8 +8,17 @@
  *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
+ *   iotfn render [--check]    write every deploy artefact from the registry; --check compares instead
+ *   iotfn deploy --target knative|openfaas|compose [--dry-run]
+ *                             build, tag and push the image, then kubectl / faas-cli / docker compose
+ *
+ * The first line says `--import=tsx`: with a space, tsx 4 reads `import tsx` in it as an import statement
+ * and fails on any file that also holds a dynamic import().
  */
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
 import { createPlatform, type Deps } from '../shared/platform.ts';
@@ -33,7 +42,16 @@ const usage = `usage: iotfn <command>
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
+  render [--check]    write every deploy artefact (Dockerfile, Compose, NGINX, knative/, stack.yml, …)
+                      from the registry; --check writes nothing and exits 1 if a checked-in file differs
+  deploy --target knative|openfaas|compose [--dry-run]
+                      build the image, tag it per function and process, push the tags, then
+                      kubectl apply -k knative/ | faas-cli deploy -f stack.yml | docker compose up -d;
+                      --dry-run prints the commands instead; a missing tool exits 2
 `;
+
+/** Where artefacts are written and deploy commands run, whatever the caller's working directory. */
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 async function dev(): Promise<void> {
   const config = loadConfig();
@@ -150,6 +168,127 @@ function openapi(file: string | undefined): void {
   else process.stdout.write(text);
 }
 
+async function render(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { check: { type: 'boolean', default: false } }, strict: true });
+  // Loaded here, not at start: the renderers (and the YAML library, a dev dependency) serve this command
+  // only, so the image that runs the relay and the bridge from this file does not need them.
+  const { renderAll } = await import('../deploy/render.ts');
+  const files = renderAll();
+  const width = String(files.length).length;
+  let differing = 0;
+  files.forEach((file, i) => {
+    const target = join(repoRoot, file.path);
+    const current = existsSync(target) ? readFileSync(target, 'utf8') : undefined;
+    const progress = `[${String(i + 1).padStart(width)}/${files.length}]`;
+    if (current === file.content) {
+      if (!values.check) process.stdout.write(`${progress} unchanged ${file.path}\n`);
+      return;
+    }
+    differing += 1;
+    if (values.check) {
+      process.stdout.write(`${current === undefined ? 'missing' : 'differs'}  ${file.path}\n`);
+      return;
+    }
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, file.content);
+    process.stdout.write(`${progress} wrote     ${file.path}\n`);
+  });
+  if (values.check) {
+    const advice = differing ? ' (iotfn render writes them)' : '';
+    process.stdout.write(`render --check: ${files.length} files, ${differing} differ${advice}\n`);
+    if (differing) process.exit(1);
+  } else {
+    process.stdout.write(`render: ${files.length} files, ${differing} written, ${files.length - differing} unchanged\n`);
+  }
+}
+
+const deployTargets = ['knative', 'openfaas', 'compose'] as const;
+type DeployTarget = (typeof deployTargets)[number];
+
+/**
+ * The commands one deploy runs, in order: the image built once and tagged per target as
+ * deploy/build-images.sh does, pushed where a cluster pulls it, then the apply.
+ */
+async function deployCommands(target: DeployTarget): Promise<string[][]> {
+  // Loaded here for the same reason as the renderers.
+  const { imageTag, imageVersion, project } = await import('../deploy/settings.ts');
+  const { imageTargets } = await import('../deploy/renderers/container.ts');
+  const local = `${project}:${imageVersion}`;
+  const tags = imageTargets().map(imageTag);
+  const build = [['docker', 'build', '-t', local, '.'], ...tags.map((tag) => ['docker', 'tag', local, tag])];
+  // Compose runs on this machine's Docker and uses the local images; a cluster pulls them from the registry.
+  const push = target === 'compose' ? [] : tags.map((tag) => ['docker', 'push', tag]);
+  const apply: Record<DeployTarget, string[]> = {
+    knative: ['kubectl', 'apply', '-k', 'knative/'],
+    openfaas: ['faas-cli', 'deploy', '-f', 'stack.yml'],
+    compose: ['docker', 'compose', 'up', '-d'],
+  };
+  return [...build, ...push, apply[target]];
+}
+
+/** Whether an executable named `tool` is in one of PATH's folders (no shell involved, so an empty PATH works). */
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((folder) => {
+    if (!folder) return false;
+    try {
+      accessSync(join(folder, tool), constants.X_OK);
+      return statSync(join(folder, tool)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The first reason this machine cannot run the deploy, as one line naming the tool; undefined when it can. */
+function missingTool(commands: string[][], target: DeployTarget): string | undefined {
+  const tools = [...new Set(commands.map((command) => command[0]!))];
+  const missing = tools.find((tool) => !onPath(tool));
+  if (missing) return `deploy: ${missing} is not installed (not found on PATH); --target ${target} needs ${tools.join(' and ')}`;
+  if (target === 'compose') {
+    const probe = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore', timeout: 15_000 });
+    if (probe.status !== 0) return 'deploy: docker compose is not available (the Docker Compose plugin is not installed)';
+  }
+  return undefined;
+}
+
+function run(command: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, command.slice(1), { cwd: repoRoot, stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function deploy(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { target: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } }, strict: true });
+  const target = deployTargets.find((t) => t === values.target);
+  if (!target) {
+    process.stderr.write(`deploy: --target must be one of ${deployTargets.join(', ')}${values.target ? `, not ${values.target}` : ''}\n`);
+    process.exit(2);
+  }
+  const commands = await deployCommands(target);
+  const line = (command: string[]) => command.join(' ');
+  if (values['dry-run']) {
+    process.stdout.write(`# iotfn deploy --target ${target}: ${commands.length} commands, run from ${repoRoot}\n`);
+    process.stdout.write(commands.map(line).join('\n') + '\n');
+    return;
+  }
+  const missing = missingTool(commands, target);
+  if (missing) {
+    process.stderr.write(missing + '\n');
+    process.exit(2);
+  }
+  for (const [i, command] of commands.entries()) {
+    process.stdout.write(`[${i + 1}/${commands.length}] ${line(command)}\n`);
+    const code = await run(command);
+    if (code !== 0) {
+      process.stderr.write(`deploy: \`${line(command)}\` failed with exit ${code}\n`);
+      process.exit(1);
+    }
+  }
+  process.stdout.write(`deploy --target ${target}: ${commands.length} commands done\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
   const [command, ...rest] = positionals;
@@ -166,6 +305,10 @@ async function main(argv: string[]): Promise<void> {
       return list();
     case 'openapi':
       return openapi(rest[0]);
+    case 'render':
+      return render(argv.slice(argv.indexOf(command) + 1));
+    case 'deploy':
+      return deploy(argv.slice(argv.indexOf(command) + 1));
     default:
       process.stderr.write(usage);
       process.exit(command ? 2 : 0);

@@ -24,6 +24,7 @@ import queryMetrics from './monitoring/query-metrics.ts';
 import latestMetrics from './monitoring/latest-metrics.ts';
 import queryManyDevices from './monitoring/query-many-devices.ts';
 import deleteTelemetry from './monitoring/delete-telemetry.ts';
+import forecastMetric from './monitoring/forecast-metric.ts';
 
 export const functions: readonly PlatformFunction[] = [
   register,
@@ -46,6 +47,7 @@ export const functions: readonly PlatformFunction[] = [
   latestMetrics,
   queryManyDevices,
   deleteTelemetry,
+  forecastMetric,
 ];
 
 export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');

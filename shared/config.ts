@@ -75,6 +75,12 @@ export const configSchema = z.object({
   TELEMETRY_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
   /** The relay sends a device's updates at most once per window, merged to the latest value per key. */
   RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(60_000).default(100),
+  /**
+   * The weather service forecasts may use (open-meteo's API) and how long to wait for it. Validated here at
+   * start; the forecast reads them per call so a running test platform can be pointed at a local server.
+   */
+  OPEN_METEO_URL: optionalUrl(['http', 'https']),
+  OPEN_METEO_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(2000),
   /** A device is online while its last message is at most this old. */
   DEVICE_ONLINE_SECONDS: seconds(120),
   /** How long a device token lookup is cached (changes invalidate it at once). */

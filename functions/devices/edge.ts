@@ -8,6 +8,17 @@ import { startMqttBridge } from './mqtt-bridge.ts';
 import { startEmbeddedMqttBroker } from './embedded-mqtt-broker.ts';
 import { startPresenceSweeper } from './model/presence.ts';
 
+/** The URL without its password: the banner goes to logs, the bridge's broker password must not. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured broker';
+  }
+}
+
 export interface DeviceEdge {
   /** One line for the start-up banner. */
   mqtt: string;
@@ -20,7 +31,7 @@ export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: bo
     if (deps.config.MQTT_URL) {
       const bridge = await startMqttBridge(deps, deps.config.MQTT_URL);
       return {
-        mqtt: `bridge from ${deps.config.MQTT_URL} (MQTT 5, token in the "token" user property)`,
+        mqtt: `bridge from ${redactUrl(deps.config.MQTT_URL)} (MQTT 5, token in the "token" user property)`,
         async stop() {
           sweeper.stop();
           await bridge.stop();

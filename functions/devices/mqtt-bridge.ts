@@ -70,7 +70,7 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
     await Promise.allSettled(clients.map((c) => c.endAsync(true)));
     throw error;
   }
-  deps.log.info({ url, group, connections }, 'mqtt bridge subscribed');
+  deps.log.info({ group, connections }, 'mqtt bridge subscribed');
   return {
     async stop() {
       await Promise.allSettled(clients.map((c) => c.endAsync()));

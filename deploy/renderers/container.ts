@@ -1,0 +1,217 @@
+/**
+ * The container image: one multi-stage `Dockerfile` for every function and long-lived process, the
+ * `.dockerignore` that keeps the build context to what the image is built from, the entrypoint that picks a process
+ * by `FUNCTION_TARGET`, and `deploy/build-images.sh`, which builds the image once and tags it per target:
+ *
+ *   FUNCTION_TARGET=login     → functions-framework serving `login` alone (the deploy unit Knative scales)
+ *   FUNCTION_TARGET=relay     → `iotfn relay`      (Socket.IO relay)
+ *   FUNCTION_TARGET=bridge    → `iotfn bridge`     (MQTT bridge)
+ *   FUNCTION_TARGET=triggers  → `iotfn triggers`   (event functions fed from RabbitMQ, where no Knative trigger is)
+ *   FUNCTION_TARGET=gateway   → `iotfn dev`        (every function in one process; Compose uses it for the docs and dashboard)
+ *
+ * What the image copies is derived from the import graph of its entry points, so a new top-level folder the
+ * code starts to import is shipped without anyone remembering to add it here.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventFunctions, functions } from '../../functions/registry.ts';
+import type { RenderedFile } from '../render.ts';
+import { imageTag, imageVersion, project, functionPort } from '../settings.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The Node image both stages start from: Debian (glibc), so argon2's prebuilt binary loads without a compiler. */
+export const nodeImage = 'node:20-bookworm-slim';
+
+/** Processes of the image that are not registry functions, with the `iotfn` command each one runs. */
+export const processTargets = {
+  relay: 'relay',
+  bridge: 'bridge',
+  triggers: 'triggers',
+  gateway: 'dev',
+} as const;
+
+export type ProcessTarget = keyof typeof processTargets;
+
+/** Every `FUNCTION_TARGET` the image answers to: each function by name, then the long-lived processes. */
+export function imageTargets(): string[] {
+  return [...functions.map((fn) => fn.name), ...Object.keys(processTargets)];
+}
+
+/** Files the image starts from: the CLI, the functions-framework entry, and the dashboard build the gateway runs. */
+export const runtimeEntryPoints = ['bin/iotfn.ts', 'functions/index.ts', 'dashboard/build.ts'];
+
+/**
+ * The probe the image's HEALTHCHECK and Compose's healthchecks run: Node's own fetch, because the slim
+ * image has neither curl nor wget. Every target answers `/healthz` on PORT with 200 once its platform is up,
+ * except an event function under functions-framework, which answers any GET with an error before our code
+ * runs: for those, any HTTP answer means the process is up.
+ */
+export const healthProbe = [
+  'node',
+  '-e',
+  `const event=${JSON.stringify(eventFunctions.map((fn) => fn.name))}.includes(process.env.FUNCTION_TARGET);` +
+    `fetch('http://127.0.0.1:'+(process.env.PORT||${functionPort})+'/healthz').then((r)=>process.exit(r.ok||event?0:1),()=>process.exit(1))`,
+];
+
+export interface ImportGraph {
+  /** Repository files reachable from the entry points, relative to the repository root. */
+  files: string[];
+  /** npm packages those files import. */
+  packages: string[];
+}
+
+/**
+ * Which imports a walk follows. `run`: static value imports, what a process of the image loads (tsx erases
+ * type-only imports, and a dynamic `import()` is a command loading something lazily, like the deploy
+ * renderers behind `iotfn render`). `build`: every import, type-only and dynamic too, since the build stage's
+ * type-check needs every file it can see referenced.
+ */
+export type ImportWalk = 'run' | 'build';
+
+// Only imports that start a line count, so an example inside a doc comment (` *   import …`) is not one.
+const staticImport = /^\s*(?:import|export)\s+(type\s+)?[^;'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
+const dynamicImport = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Walks the imports from the entry points: what the image runs (`run`) or what its build checks (`build`). */
+export function importGraph(walk: ImportWalk, entries: readonly string[] = runtimeEntryPoints): ImportGraph {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const pending = [...entries];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (files.has(file)) continue;
+    files.add(file);
+    const source = readFileSync(join(repoRoot, file), 'utf8');
+    const specifiers = [...source.matchAll(staticImport)].filter((match) => walk === 'build' || !match[1]).map((match) => (match[2] ?? match[3])!);
+    if (walk === 'build') specifiers.push(...[...source.matchAll(dynamicImport)].map((match) => match[1]!));
+    for (const specifier of specifiers) {
+      if (specifier.startsWith('.')) pending.push(normalize(relative(repoRoot, join(repoRoot, dirname(file), specifier))));
+      else if (!specifier.startsWith('node:')) packages.add(packageName(specifier));
+    }
+  }
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}
+
+function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+const topFolders = (files: string[]) => [...new Set(files.map((file) => file.split('/')[0]!))].sort();
+
+/** Top-level folders the run stage copies: every folder holding a file a process of the image loads. */
+export function runtimeFolders(): string[] {
+  return topFolders(importGraph('run').files);
+}
+
+/** Top-level folders the build context holds: what the type-check of the build stage reaches. */
+export function buildFolders(): string[] {
+  return topFolders(importGraph('build').files);
+}
+
+const notice = (renderer: string) => `Rendered by deploy/renderers/${renderer} from the function registry (\`iotfn render\`): edit the renderer, not this file.`;
+
+function dockerfile(folders: string[]): string {
+  const probe = JSON.stringify(healthProbe);
+  return `# syntax=docker/dockerfile:1
+# ${notice('container.ts')}
+#
+# One image for every function and process of ${project}; FUNCTION_TARGET picks what a container runs
+# (docker/entrypoint.sh). deploy/build-images.sh builds it once and tags it once per target.
+
+FROM ${nodeImage} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+# The image runs TypeScript through tsx, so the type-check is the only compiler pass and the build fails on a
+# type error; the dashboard bundle is built here too, so a broken bundle fails the build, not the first start.
+RUN npx tsc -p . && npx tsc -p dashboard && node --import tsx dashboard/build.ts
+
+FROM ${nodeImage} AS run
+ENV NODE_ENV=production PORT=${functionPort}
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/tsconfig.json ./
+${folders.map((folder) => `COPY --from=build /app/${folder} ./${folder}`).join('\n')}
+COPY docker/entrypoint.sh ./docker/entrypoint.sh
+# The gateway rebuilds the dashboard into dashboard/dist at start and the embedded adapters keep their files
+# in DATA_DIR (.data): the only places the unprivileged user writes.
+RUN mkdir -p .data dashboard/dist && chown -R node:node .data dashboard/dist
+USER node
+EXPOSE ${functionPort}
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ${probe}
+ENTRYPOINT ["/bin/sh", "docker/entrypoint.sh"]
+`;
+}
+
+/** An allow-list: a file nobody listed (an `.env`, a key, test output) never reaches the build context. */
+function dockerignore(folders: string[]): string {
+  return `# ${notice('container.ts')}
+# Everything is left out of the build context except what the image is type-checked, built and run from.
+*
+!package.json
+!package-lock.json
+!tsconfig.json
+!docker/
+${folders.map((folder) => `!${folder}/`).join('\n')}
+dashboard/dist/
+**/*.log
+**/.env
+`;
+}
+
+function entrypoint(): string {
+  const names = functions.map((fn) => fn.name);
+  const commands = Object.entries(processTargets).map(([target, command]) => `  ${target}) exec node --import tsx bin/iotfn.ts ${command} ;;`);
+  return `#!/bin/sh
+# ${notice('container.ts')}
+#
+# One image, many processes: FUNCTION_TARGET names what this container runs. The function names come from
+# the registry, so a typo stops the container with the list of valid targets instead of a framework error.
+set -eu
+
+target="\${FUNCTION_TARGET:-}"
+case "$target" in
+${commands.join('\n')}
+  ${names.join('|')})
+    exec node --import tsx node_modules/.bin/functions-framework --source=functions/index.ts --target="$target" ;;
+  *)
+    echo "FUNCTION_TARGET: expected one of ${imageTargets().join(', ')}, got \\"$target\\"" >&2
+    exit 64 ;;
+esac
+`;
+}
+
+function buildScript(): string {
+  const local = `${project}:${imageVersion}`;
+  const tags = imageTargets().map((target) => imageTag(target));
+  return `#!/bin/sh
+# ${notice('container.ts')}
+#
+# Builds the one image of ${project} and tags it once per function and process (<registry>/<project>-<target>:<version>).
+#   sh deploy/build-images.sh          build and tag
+#   sh deploy/build-images.sh --push   and push every tag (microk8s: enable the registry add-on first)
+set -eu
+cd "$(dirname "$0")/.."
+
+docker build -t ${local} .
+${tags.map((tag) => `docker tag ${local} ${tag}`).join('\n')}
+
+if [ "\${1:-}" = "--push" ]; then
+${tags.map((tag) => `  docker push ${tag}`).join('\n')}
+fi
+`;
+}
+
+export function renderContainerArtefacts(): RenderedFile[] {
+  return [
+    { path: 'Dockerfile', content: dockerfile(runtimeFolders()) },
+    { path: '.dockerignore', content: dockerignore(buildFolders()) },
+    { path: 'docker/entrypoint.sh', content: entrypoint() },
+    { path: 'deploy/build-images.sh', content: buildScript() },
+  ];
+}
