@@ -12,9 +12,8 @@
  * devices the user owns, and sessions are re-checked every few seconds: a logout disconnects the socket.
  *
  * Flow control: a device's updates are merged to the latest value per key and sent at most once per
- * RELAY_COALESCE_MS, so a device sending 1,000 messages a second costs a browser ten updates; updates are
- * sent volatile, so a client whose connection cannot keep up misses intermediate values instead of
- * buffering them, and never slows the others.
+ * RELAY_COALESCE_MS, so a device sending 1,000 messages a second costs a browser ten updates; a client whose
+ * connection cannot keep up misses intermediate values instead of buffering them, and never slows the others.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
@@ -48,6 +47,13 @@ const StatusEvent = z.object({ data: z.object({ deviceId: z.string(), online: z.
 const DeletedEvent = z.object({ data: z.object({ deviceId: z.string() }) });
 
 const room = (deviceId: string) => `device:${deviceId}`;
+/**
+ * Packets engine.io holds for a client until its transport can take them. The field is private in the
+ * typings but is what engine.io itself drains; reading it is the only way to see a slow client per socket.
+ */
+const backlogOf = (socket: { conn: unknown }) => (socket.conn as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
+/** Packets waiting to be written to one client beyond which it is treated as slow. */
+const slowClientBacklog = 64;
 
 export interface RelayOptions {
   /** Re-check every socket's session this often (default 2000 ms). */
@@ -103,14 +109,32 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
     socket.on('unsubscribe', onSubscription(false));
   });
 
+  /**
+   * Sends a live update to each socket in the device's room, skipping a socket whose outgoing buffer is
+   * already long: that client is not keeping up, so it misses this intermediate value (the next one carries
+   * the latest of every key anyway) and its backlog, not the others', bounds what it costs. Socket.IO's own
+   * `volatile` is no substitute: it also drops updates to fast clients when several go out in one tick.
+   */
+  function emitToRoom(deviceId: string, update: { deviceId: string; ts: number; values: Record<string, number | boolean | string> }): void {
+    for (const id of io.sockets.adapter.rooms.get(room(deviceId)) ?? []) {
+      const socket = io.sockets.sockets.get(id);
+      if (!socket) continue;
+      if (backlogOf(socket) > slowClientBacklog) {
+        relayEmitted.inc({ event: 'telemetry-skipped' });
+        continue;
+      }
+      socket.emit('telemetry', update);
+      relayEmitted.inc({ event: 'telemetry' });
+    }
+  }
+
   /** Latest value per key of each device with an update waiting for its window to end. */
   const pending = new Map<string, { ts: number; values: Record<string, number | boolean | string> }>();
   function flush(deviceId: string): void {
     const update = pending.get(deviceId);
     pending.delete(deviceId);
     if (!update) return;
-    io.to(room(deviceId)).volatile.emit('telemetry', { deviceId, ...update });
-    relayEmitted.inc({ event: 'telemetry' });
+    emitToRoom(deviceId, { deviceId, ...update });
   }
 
   const queue = `iotfn.relay.${randomUUID()}`;

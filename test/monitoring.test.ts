@@ -83,6 +83,17 @@ flow('a burst from one device reaches a browser coalesced to the latest value pe
   assert.ok(updates.length < 100, `${updates.length} updates for 100 messages`);
 });
 
+flow('updates of several devices flushed in the same tick all reach a fast client', async () => {
+  const made = await call(base(), 'POST', '/devices/bulk', { token: ctx.owner!.accessToken, body: { devices: [1, 2, 3, 4, 5].map((i) => ({ name: `Tick ${i}`, type: 't' })) } });
+  const devices = made.body.devices as Array<{ device: { id: string }; deviceToken: string }>;
+  const socket = await socketFor(ctx.owner!);
+  await subscribe(socket, devices.map((d) => d.device.id));
+  const seen = new Set<string>();
+  socket.on('telemetry', (u: { deviceId: string }) => seen.add(u.deviceId));
+  await Promise.all(devices.map((d) => send({ values: { tick: 1 } }, d.deviceToken)));
+  await until('every device\'s update', () => seen.size === devices.length, 10_000);
+});
+
 flow('aggregations equal what the test computes from the points it sent', async () => {
   const res = await call(base(), 'POST', '/devices', { token: ctx.owner!.accessToken, body: { name: 'Agg', type: 'sensor' } });
   const id = res.body.device.id as string;
@@ -184,6 +195,36 @@ flow.after(async () => {
   await ctx.p?.close();
 });
 flow.run();
+
+const unmerged = suite('monitoring: live updates without coalescing');
+const u: { p?: TestPlatform } = {};
+unmerged.before(async () => {
+  u.p = await startPlatform({ env: { RELAY_COALESCE_MS: '0' } });
+});
+
+unmerged('every message of a burst reaches a fast client when nothing merges them', async () => {
+  const user = await signedInUser(u.p!.url, 'burst');
+  const made = await call(u.p!.url, 'POST', '/devices', { token: user.accessToken, body: { name: 'Burst', type: 't' } });
+  const socket = connect(u.p!.url, { path: '/socket.io', auth: { token: user.accessToken }, transports: ['websocket'], reconnection: false, timeout: 5000 });
+  ctx.sockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  await subscribe(socket, [made.body.device.id]);
+  const values = new Set<number>();
+  socket.on('telemetry', (update: { values: { n: number } }) => values.add(update.values.n));
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: 60 }, (_, n) =>
+      call(u.p!.url, 'POST', '/telemetry', { body: { ts: t0 + n, values: { n } }, headers: { authorization: `Device ${made.body.deviceToken}` } }),
+    ),
+  );
+  await until('all 60 updates', () => values.size === 60, 10_000).catch(() => assert.unreachable(`${values.size} of 60 updates arrived`));
+});
+
+unmerged.after(async () => u.p?.close());
+unmerged.run();
 
 const delivery = suite('monitoring: at-least-once delivery, stored once');
 const d: { p?: TestPlatform; device?: string } = {};

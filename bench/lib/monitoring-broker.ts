@@ -86,6 +86,10 @@ export async function openBroker(): Promise<Broker> {
       let started = 0;
       let wakeConsumed: () => void = () => {};
       const allConsumed = new Promise<void>((resolve) => (wakeConsumed = resolve));
+      // A delivery can come before its own confirm: the channel is closed only once both are in, or a confirm
+      // still on its way would fail as 'channel closed'.
+      let wakeConfirmed: () => void = () => {};
+      const allConfirmed = new Promise<void>((resolve) => (wakeConfirmed = resolve));
       await consumer.consume(queue, (message) => {
         if (!message) return;
         consumer.ack(message);
@@ -110,7 +114,10 @@ export async function openBroker(): Promise<Broker> {
           const ok = publisher.publish('', queue, body, { persistent: true, messageId: `m${sent}` }, (error: unknown) => {
             if (error) failed ??= error instanceof Error ? error : new Error(String(error));
             confirmed += 1;
-            if (confirmed === options.messages) lastConfirmed = performance.now();
+            if (confirmed === options.messages) {
+              lastConfirmed = performance.now();
+              wakeConfirmed();
+            }
             const wake = wakeSlot;
             wakeSlot = undefined;
             wake?.();
@@ -122,7 +129,7 @@ export async function openBroker(): Promise<Broker> {
 
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        Promise.all([allConsumed, publishing]).then(() => false),
+        Promise.all([allConsumed, allConfirmed, publishing]).then(() => false),
         new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.timeoutMs))),
       ]);
       clearTimeout(timer);

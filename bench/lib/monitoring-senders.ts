@@ -6,7 +6,7 @@
  *
  *   const clock = new PointClock(Date.now() - 3_600_000);
  *   const http = await sendHttpFor({ url, devices, connections: 20, seconds: 8, pointsPerRequest: 100, clock });
- *   const mqtt = await publishMqttFor({ publishers, seconds: 6, clock, backlog: () => published - stored, maxBacklog: 2_000 });
+ *   const mqtt = await publishMqttFor({ publishers, seconds: 6, clock, backlog: (sofar) => sofar.acked - stored, maxBacklog: 2_000 });
  *
  * Both loops stop starting new messages after `seconds` and then wait for every message in flight to be
  * answered (bounded), so `sent` counts every accepted point and nothing the server finishes later is missed.
@@ -115,8 +115,8 @@ export interface MqttSendOptions {
   publishers: readonly MqttPublisher[];
   seconds: number;
   clock: PointClock;
-  /** Published but not yet stored, now; the publishers pause while it is at `maxBacklog` or more. */
-  backlog: () => number;
+  /** Published but not yet stored, given the tally so far; the publishers pause while it is at `maxBacklog` or more. */
+  backlog: (sofar: Readonly<MqttSendResult>) => number;
   maxBacklog: number;
 }
 
@@ -145,9 +145,9 @@ export async function publishMqttFor(options: MqttSendOptions): Promise<MqttSend
       const topic = `devices/${device.id}/telemetry`;
       const publishOptions = { qos: 1 as const, properties: { userProperties: { token: device.token } } };
       while (performance.now() < stopAt) {
-        if (options.backlog() >= options.maxBacklog) {
+        if (options.backlog(result) >= options.maxBacklog) {
           const waitStarted = performance.now();
-          while (options.backlog() >= options.maxBacklog && performance.now() < stopAt) await sleep(2);
+          while (options.backlog(result) >= options.maxBacklog && performance.now() < stopAt) await sleep(2);
           throttled += performance.now() - waitStarted;
           continue;
         }
