@@ -8,6 +8,8 @@
  *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
+ *   iotfn simulate …          a simulated fleet sending telemetry over MQTT or HTTP (simulators/fleet.ts)
+ *   iotfn agent …             the end-device agent: this machine's CPU, memory, disk, network (end-devices/agent.ts)
  *   iotfn render [--check]    write every deploy artefact from the registry; --check compares instead
  *   iotfn deploy --target knative|openfaas|compose [--dry-run]
  *                             build, tag and push the image, then kubectl / faas-cli / docker compose
@@ -42,6 +44,8 @@ const usage = `usage: iotfn <command>
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
+  simulate [flags]    a simulated fleet sending telemetry over MQTT or HTTP (simulate --help)
+  agent [flags]       the end-device agent: reports this machine, buffering on disk (agent --help)
   render [--check]    write every deploy artefact (Dockerfile, Compose, NGINX, knative/, stack.yml, …)
                       from the registry; --check writes nothing and exits 1 if a checked-in file differs
   deploy --target knative|openfaas|compose [--dry-run]
@@ -305,6 +309,15 @@ async function main(argv: string[]): Promise<void> {
       return list();
     case 'openapi':
       return openapi(rest[0]);
+    case 'simulate': {
+      // Loaded on demand: the other commands need neither the simulator nor its MQTT client.
+      const { simulateCommand } = await import('../simulators/fleet.ts');
+      process.exit(await simulateCommand(argv.slice(argv.indexOf(command) + 1)));
+    }
+    case 'agent': {
+      const { agentCommand } = await import('../end-devices/agent.ts');
+      process.exit(await agentCommand(argv.slice(argv.indexOf(command) + 1)));
+    }
     case 'render':
       return render(argv.slice(argv.indexOf(command) + 1));
     case 'deploy':

@@ -476,6 +476,10 @@ password_file ${dataDir}/passwd
 acl_file ${configDir}/acl
 # Nothing worth keeping across restarts: devices resend what was not acknowledged.
 persistence false
+# A PUBACK to a device means only that the broker has the message; past these bounds Mosquitto drops what it
+# holds for a bridge connection that is behind (default 1000 queued), so they are set for bursts, not idling.
+max_queued_messages 100000
+max_inflight_messages 100
 log_dest stdout
 log_type error
 log_type warning

@@ -1,0 +1,122 @@
+/**
+ * The end-device agent: reports this machine's CPU load, memory, disk use and network counters to the
+ * platform every interval over HTTP, buffering on disk while the platform is unreachable.
+ *
+ *   node --import tsx end-devices/agent.ts --url http://localhost:8080 --token dt_… --interval 10 \
+ *        --buffer ./agent-buffer.jsonl --max-buffer 100000
+ *
+ * The token may come from IOTFN_DEVICE_TOKEN instead of --token, which keeps it out of `ps`. Logs are JSON
+ * lines on stderr; SIGINT/SIGTERM stop after the send in progress.
+ */
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { jsonLinesLog, type AgentLog } from './agent-log.ts';
+import { defaultMaxBytes, PointBuffer } from './point-buffer.ts';
+import { ReportingAgent } from './reporting-agent.ts';
+import { systemCollector } from './system-metrics.ts';
+import { httpTelemetrySender } from './telemetry-uplink.ts';
+
+export const agentUsage = `usage: agent.ts --url URL --token TOKEN [options]
+
+  --url URL               the platform's API (required)
+  --token TOKEN           this device's token (or IOTFN_DEVICE_TOKEN)
+  --interval S            seconds between readings (default 10)
+  --buffer FILE           the disk buffer (default ./agent-buffer.jsonl)
+  --max-buffer N          most points kept while the platform is unreachable (default 100000)
+  --max-buffer-bytes N    most bytes they may take (default ${defaultMaxBytes})
+  --disk PATH             the file system whose use is reported (default /)
+  --batch N               points per request when sending a backlog (default 500)
+  --timeout S             seconds to wait for the platform's answer (default 10)
+  --help                  this text
+`;
+
+const number = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be more than 0`);
+const whole = (flag: string) => number(flag).int(`${flag} must be a whole number`);
+
+const Flags = z.object({
+  url: z.url({ protocol: /^https?$/, error: '--url must be an http(s) URL' }),
+  token: z.string({ error: '--token (or IOTFN_DEVICE_TOKEN) is required' }).min(1, '--token is empty'),
+  interval: number('--interval').default(10),
+  buffer: z.string().min(1).default('./agent-buffer.jsonl'),
+  'max-buffer': whole('--max-buffer').default(100_000),
+  'max-buffer-bytes': whole('--max-buffer-bytes').default(defaultMaxBytes),
+  disk: z.string().min(1).default('/'),
+  batch: whole('--batch').max(5000).default(500),
+  timeout: number('--timeout').default(10),
+});
+
+export type AgentFlags = z.output<typeof Flags>;
+
+/** Parses the agent's arguments; throws an Error whose message is meant for the user. Undefined for --help. */
+export function parseAgentArgs(argv: string[], env: Record<string, string | undefined> = process.env): AgentFlags | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      interval: { type: 'string' },
+      buffer: { type: 'string' },
+      'max-buffer': { type: 'string' },
+      'max-buffer-bytes': { type: 'string' },
+      disk: { type: 'string' },
+      batch: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return undefined;
+  const parsed = Flags.safeParse({ ...values, token: values.token ?? env.IOTFN_DEVICE_TOKEN });
+  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
+  return parsed.data;
+}
+
+/** Builds a running agent from parsed flags. */
+export async function startAgent(flags: AgentFlags, log: AgentLog = jsonLinesLog()): Promise<ReportingAgent> {
+  const buffer = await PointBuffer.open({ path: flags.buffer, maxPoints: flags['max-buffer'], maxBytes: flags['max-buffer-bytes'], log });
+  const agent = new ReportingAgent({
+    buffer,
+    collect: await systemCollector({ diskPath: flags.disk, log }),
+    send: httpTelemetrySender(flags.url, flags.token, flags.timeout * 1000),
+    log,
+    batchSize: flags.batch,
+  });
+  agent.start(flags.interval * 1000);
+  log.info('agent started', { url: flags.url, intervalSeconds: flags.interval, buffer: flags.buffer, maxBuffer: flags['max-buffer'] });
+  return agent;
+}
+
+/** `agent.ts …` / `iotfn agent …`: runs until SIGINT or SIGTERM; resolves to the exit code. */
+export async function agentCommand(argv: string[]): Promise<number> {
+  let flags: AgentFlags | undefined;
+  try {
+    flags = parseAgentArgs(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${agentUsage}`);
+    return 2;
+  }
+  if (!flags) {
+    process.stdout.write(agentUsage);
+    return 0;
+  }
+  const log = jsonLinesLog();
+  const agent = await startAgent(flags, log);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await agent.stop();
+  log.info('agent stopped');
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  agentCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`${error.name}: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,39 @@
+/**
+ * Sending the agent's points to the platform: `POST /telemetry` with `Authorization: Device <token>` and a
+ * JSON array of `{ts, values}`, with a timeout. The answer decides what happens to the points:
+ *
+ *   accepted   202: the platform has them; the agent removes them from its buffer
+ *   too-large  413: the batch is too big for this platform; the agent halves it and tries again
+ *   rejected   400/422: the points themselves are invalid and always will be; the agent drops them
+ *   retry      anything else (unreachable, timeout, 5xx, 429, a token not yet valid): keep them, try later
+ */
+import type { TelemetryPoint } from './point-buffer.ts';
+
+export type SendOutcome = { kind: 'accepted' } | { kind: 'too-large' | 'rejected' | 'retry'; reason: string };
+
+export type TelemetrySender = (points: readonly TelemetryPoint[]) => Promise<SendOutcome>;
+
+export function httpTelemetrySender(baseUrl: string, token: string, timeoutMs = 10_000): TelemetrySender {
+  const url = `${baseUrl.replace(/\/+$/, '')}/telemetry`;
+  return async (points) => {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Device ${token}` },
+        body: JSON.stringify(points),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND, a blocked port).
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      return { kind: 'retry', reason: cause?.code ?? cause?.message ?? (error as Error).message };
+    }
+    const text = await response.text().catch(() => '');
+    if (response.status === 202) return { kind: 'accepted' };
+    const reason = `${response.status} ${text.slice(0, 300)}`.trim();
+    if (response.status === 413) return { kind: 'too-large', reason };
+    if (response.status === 400 || response.status === 422) return { kind: 'rejected', reason };
+    return { kind: 'retry', reason };
+  };
+}

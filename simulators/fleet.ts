@@ -1,0 +1,254 @@
+/**
+ * The fleet simulator: provisions N devices through the API (or reuses given ones), then each device sends
+ * believable telemetry (see signals.ts) over MQTT or HTTP at a set rate until the duration or the message
+ * count runs out, and reports what the platform acknowledged.
+ *
+ * As a library: `const summary = await runFleet({ url, credentials, count: 5, ... })`.
+ * As a program: `node --import tsx simulators/fleet.ts --url http://localhost:8080 --email … --password …
+ * --count 20 --rate 1 --duration 60` prints a progress line on stderr and the summary as JSON on stdout.
+ */
+import { setMaxListeners } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { writeDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
+import { fleetUsage, HelpRequested, parseFleetArgs, UsageError } from './fleet-options.ts';
+import { FleetStats, type DeviceCount } from './fleet-stats.ts';
+import { httpUplink } from './http-uplink.ts';
+import { mqttUplink, type BrokerKind } from './mqtt-uplink.ts';
+import { provisionDevices, signIn } from './platform-api.ts';
+import { startProgressLine, type ProgressOutput } from './progress-line.ts';
+import { readingAt, type SignalOptions } from './signals.ts';
+import { UplinkError, type DeviceUplink, type UplinkFactory } from './uplink.ts';
+
+export interface FleetOptions {
+  /** The platform's API, e.g. http://localhost:8080. */
+  url: string;
+  /** The user who owns the provisioned devices; registered if unknown. Not needed with `devices`. */
+  credentials?: { email: string; password: string } | undefined;
+  /** Devices to reuse instead of provisioning new ones. */
+  devices?: DeviceCredentials[] | undefined;
+  count: number;
+  /** Messages per second per device. */
+  ratePerDevice: number;
+  durationMs: number;
+  messagesPerDevice?: number | undefined;
+  transport: 'mqtt' | 'http';
+  broker: BrokerKind;
+  mqttUrl?: string | undefined;
+  seed: number;
+  signals?: SignalOptions | undefined;
+  /** Writes the provisioned devices' ids and tokens to this file. */
+  saveDevicesTo?: string | undefined;
+  /** Where the progress line and first-error notes go; none when absent. */
+  progress?: ProgressOutput | undefined;
+  /** Stops the run early (what Ctrl-C does); the summary still comes. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface FleetSummary {
+  transport: 'mqtt' | 'http';
+  broker: BrokerKind | null;
+  seed: number;
+  devices: number;
+  ratePerDevice: number;
+  /** The rate the fleet was asked for: devices × rate. */
+  targetPerSecond: number;
+  /** From the first message to the last acknowledgement. */
+  durationMs: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  /** Readings a dropout skipped (never sent). */
+  dropouts: number;
+  /** Slots that passed while a device still waited for its previous acknowledgement (the platform was slower than the rate). */
+  missed: number;
+  /** Values in the acknowledged messages: what storage should hold. */
+  valuesAcked: number;
+  ackedPerSecond: number;
+}
+
+export interface FleetResult extends FleetSummary {
+  perDevice: DeviceCount[];
+}
+
+const connectConcurrency = 50;
+const dayMs = 86_400_000;
+
+function sleepUntil(at: number, signal: AbortSignal | undefined): Promise<void> {
+  const ms = at - Date.now();
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Connects every device, a bounded number at a time; a device that cannot connect is counted and left out. */
+async function connectAll(devices: DeviceCredentials[], connect: UplinkFactory, stats: FleetStats, note: (kind: string, message: string) => void) {
+  const uplinks: Array<DeviceUplink | undefined> = new Array(devices.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < devices.length) {
+      const index = next++;
+      try {
+        uplinks[index] = await connect(devices[index]!);
+      } catch (error) {
+        const kind = error instanceof UplinkError ? error.kind : 'connect';
+        stats.fail(kind);
+        note(kind, (error as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(connectConcurrency, devices.length) }, worker));
+  return uplinks;
+}
+
+export async function runFleet(options: FleetOptions): Promise<FleetResult> {
+  const url = options.url.replace(/\/+$/, '');
+  let devices = options.devices?.slice(0, options.count);
+  if (!devices) {
+    if (!options.credentials) throw new Error('runFleet needs credentials to provision devices, or devices to reuse');
+    const accessToken = await signIn(url, options.credentials);
+    devices = await provisionDevices(url, accessToken, options.count, options.seed);
+    if (options.saveDevicesTo) writeDeviceCredentials(options.saveDevicesTo, devices);
+  }
+
+  const stats = new FleetStats();
+  const noted = new Set<string>();
+  const note = (kind: string, message: string) => {
+    if (noted.has(kind)) return;
+    noted.add(kind);
+    options.progress?.write(`${options.progress.isTTY ? '\r\x1b[2K' : ''}first ${kind} error: ${message}\n`);
+  };
+
+  const connect = options.transport === 'http' ? httpUplink(url) : mqttUplink(options.mqttUrl ?? `mqtt://${new URL(url).hostname}:1883`, options.broker);
+  const uplinks = await connectAll(devices, connect, stats, note);
+
+  // One listener per sleeping device on one signal is expected here, not a leak.
+  const stop = new AbortController();
+  setMaxListeners(devices.length + 10, stop.signal);
+  const stopRun = () => stop.abort();
+  options.signal?.addEventListener('abort', stopRun, { once: true });
+  if (options.signal?.aborted) stop.abort();
+
+  const periodMs = 1000 / options.ratePerDevice;
+  const maxMessages = options.messagesPerDevice ?? Number.POSITIVE_INFINITY;
+  const startedAt = Date.now();
+  // The daily cycle follows the clock unless the caller pins it (a test, or a repeat of an earlier run).
+  const signals: SignalOptions = { startTimeOfDayMs: startedAt % dayMs, ...options.signals };
+  const progress = options.progress ? startProgressLine(stats, options.progress) : undefined;
+  let lastAckAt = startedAt;
+
+  const runDevice = async (index: number, device: DeviceCredentials, uplink: DeviceUplink) => {
+    const count = stats.device(device.id);
+    // Devices are spread evenly over one period so the platform sees a steady stream, not bursts.
+    const offsetMs = (periodMs * index) / devices.length;
+    let lastTs = 0;
+    let slot = 0;
+    // Slots that pass while a send waits are skipped, not sent in a burst after it: the offered load never
+    // exceeds the rate asked for, and the run ends on time.
+    const nextSlot = () => {
+      const next = Math.max(slot + 1, Math.ceil((Date.now() - startedAt - offsetMs) / periodMs));
+      stats.missed += next - slot - 1;
+      slot = next;
+    };
+    for (let taken = 0; taken < maxMessages; taken++) {
+      const elapsedMs = offsetMs + slot * periodMs;
+      if (elapsedMs >= options.durationMs || stop.signal.aborted) break;
+      await sleepUntil(startedAt + elapsedMs, stop.signal);
+      if (stop.signal.aborted) break;
+      // The slot's time, not the wall clock, picks the reading: a slow platform does not change the series.
+      const reading = readingAt(options.seed, index, elapsedMs, signals);
+      if (!reading) {
+        stats.dropouts++;
+        nextSlot();
+        continue;
+      }
+      // Strictly increasing per device: storage keys a value by (device, key, ts), so equal times would merge.
+      lastTs = Math.max(Date.now(), lastTs + 1);
+      const values = { ...reading };
+      stats.sent++;
+      try {
+        await uplink.send({ ts: lastTs, values });
+        stats.ack(count, Object.keys(values).length);
+        lastAckAt = Date.now();
+      } catch (error) {
+        const kind = error instanceof UplinkError ? error.kind : 'unexpected';
+        stats.fail(kind);
+        note(kind, (error as Error).message);
+      }
+      nextSlot();
+    }
+  };
+
+  try {
+    await Promise.all(devices.map((device, index) => (uplinks[index] ? runDevice(index, device, uplinks[index]) : undefined)));
+  } finally {
+    options.signal?.removeEventListener('abort', stopRun);
+    progress?.stop();
+    await Promise.allSettled(uplinks.map((u) => u?.close()));
+  }
+
+  const durationMs = Math.max(1, lastAckAt - startedAt);
+  return {
+    transport: options.transport,
+    broker: options.transport === 'mqtt' ? options.broker : null,
+    seed: options.seed,
+    devices: devices.length,
+    ratePerDevice: options.ratePerDevice,
+    targetPerSecond: devices.length * options.ratePerDevice,
+    durationMs,
+    sent: stats.sent,
+    acked: stats.acked,
+    errors: stats.errors,
+    errorKinds: Object.fromEntries(stats.errorKinds),
+    dropouts: stats.dropouts,
+    missed: stats.missed,
+    valuesAcked: stats.valuesAcked,
+    ackedPerSecond: Math.round((stats.acked * 1000 * 10) / durationMs) / 10,
+    perDevice: stats.perDevice,
+  };
+}
+
+/** `fleet.ts …` / `iotfn simulate …`: runs a fleet from the command line; resolves to the exit code. */
+export async function simulateCommand(argv: string[]): Promise<number> {
+  let options: ReturnType<typeof parseFleetArgs>;
+  try {
+    options = parseFleetArgs(argv);
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(fleetUsage);
+      return 0;
+    }
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${fleetUsage}`);
+    return 2;
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const { perDevice: _perDevice, ...summary } = await runFleet({ ...options, progress: options.quiet ? undefined : process.stderr, signal: stop.signal });
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    return summary.errors > 0 && summary.acked === 0 ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  simulateCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`${error.name}: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}
