@@ -30,5 +30,5 @@ COPY docker/entrypoint.sh ./docker/entrypoint.sh
 RUN mkdir -p .data dashboard/dist && chown -R node:node .data dashboard/dist
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node","-e","const event=[\"ingestTelemetry\",\"purgeDeviceTelemetry\"].includes(process.env.FUNCTION_TARGET);fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok||event?0:1),()=>process.exit(1))"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node","-e","fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/bin/sh", "docker/entrypoint.sh"]

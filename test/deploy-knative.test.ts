@@ -21,7 +21,7 @@ import { exchanges, queues } from '../shared/bus/topology.ts';
 import { configSchema, loadConfig } from '../shared/config.ts';
 import type { EventFunction, PlatformFunction } from '../shared/function.ts';
 import type { Deps } from '../shared/platform.ts';
-import { registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
+import { takeOverBodyParsing, registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
 import { imageTag, kebab } from '../deploy/settings.ts';
 import {
   clusterLocalHost,
@@ -107,6 +107,8 @@ knative('the functions-framework host answers GET /healthz for an event function
   // Only the host's routing is under test: the deps are never used by a probe of a healthy host.
   const ping = async () => undefined;
   const stub = { db: { ping }, cache: { ping }, bus: { ping }, log: { info() {}, error() {}, warn() {} } } as unknown as Deps;
+  // As functions/index.ts does in a function process: the host's body reader is also what answers probes.
+  takeOverBodyParsing(1024 * 1024);
   registerWithFunctionsFramework(eventFunctions, async () => stub);
   for (const fn of eventFunctions) {
     const server = getTestServer(fn.name);

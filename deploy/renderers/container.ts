@@ -44,15 +44,13 @@ export const runtimeEntryPoints = ['bin/iotfn.ts', 'functions/index.ts', 'dashbo
 
 /**
  * The probe the image's HEALTHCHECK and Compose's healthchecks run: Node's own fetch, because the slim
- * image has neither curl nor wget. Every target answers `/healthz` on PORT with 200 once its platform is up,
- * except an event function under functions-framework, which answers any GET with an error before our code
- * runs: for those, any HTTP answer means the process is up.
+ * image has neither curl nor wget. Every target answers `/healthz` on PORT with 200 once its platform is up
+ * (event functions too: the functions-framework host answers probes before its POST-only routing).
  */
 export const healthProbe = [
   'node',
   '-e',
-  `const event=${JSON.stringify(eventFunctions.map((fn) => fn.name))}.includes(process.env.FUNCTION_TARGET);` +
-    `fetch('http://127.0.0.1:'+(process.env.PORT||${functionPort})+'/healthz').then((r)=>process.exit(r.ok||event?0:1),()=>process.exit(1))`,
+  `fetch('http://127.0.0.1:'+(process.env.PORT||${functionPort})+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`,
 ];
 
 export interface ImportGraph {

@@ -204,7 +204,7 @@ export function policyOf(fn: PlatformFunction): FunctionPolicy {
  * with an error before any code of ours runs. So event functions get TCP probes and no scrape annotations;
  * test/deploy-knative.test.ts fails when the host starts answering, to switch this back.
  */
-export const eventTargetsAnswerProbes = false;
+export const eventTargetsAnswerProbes = true;
 
 function servesProbes(fn: PlatformFunction): boolean {
   return fn.kind === 'http' || eventTargetsAnswerProbes;

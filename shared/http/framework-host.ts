@@ -39,7 +39,11 @@ export function takeOverBodyParsing(limitBytes: number): void {
   const bodyParser = ffRequire('body-parser') as Record<string, (options?: { type?: string }) => unknown>;
   const originalJson = bodyParser.json!;
   const passThrough = () => (_req: unknown, _res: unknown, next: () => void) => next();
-  const reader = () => (req: FrameworkRequest, _res: unknown, next: () => void) => {
+  const reader = () => (req: FrameworkRequest, res: ServerResponse, next: () => void) => {
+    if (req.method === 'GET' && answerProbes) {
+      answerProbes(req, res).then((answered) => (answered ? undefined : next()), () => next());
+      return;
+    }
     if (req._body) return next();
     readBody(req, limitBytes)
       .then((buffer) => {
@@ -81,6 +85,27 @@ export function pathMatcher(path: string): (actual: string) => Record<string, st
   };
 }
 
+/** /healthz, /readyz and /metrics of a function process; undefined for any other request. */
+async function probeReply(method: string | undefined, path: string, deps: Deps): Promise<OutgoingReply | undefined> {
+  if (method !== 'GET') return undefined;
+  if (path === '/healthz') return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
+  if (path === '/readyz') {
+    const ready = await Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(() => true, () => false);
+    return { status: ready ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ready }) };
+  }
+  if (path === '/metrics') {
+    const metrics = await renderMetrics();
+    return { status: 200, headers: { 'content-type': metrics.contentType }, body: metrics.body };
+  }
+  return undefined;
+}
+
+/**
+ * For an event function functions-framework routes only POSTs to the function, so probes and scrapes never
+ * reach it; the body reader (which runs on every request, see takeOverBodyParsing) answers them instead.
+ */
+let answerProbes: ((request: FrameworkRequest, response: ServerResponse) => Promise<boolean>) | undefined;
+
 function send(response: ServerResponse, reply: OutgoingReply): void {
   response.writeHead(reply.status, reply.headers);
   response.end(reply.body);
@@ -92,17 +117,8 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
     const url = new URL(request.url ?? '/', 'http://function');
     const deps = await getDeps();
     try {
-      if (request.method === 'GET' && url.pathname === '/healthz') {
-        return send(response, { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' });
-      }
-      if (request.method === 'GET' && url.pathname === '/readyz') {
-        const ready = await Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(() => true, () => false);
-        return send(response, { status: ready ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ready }) });
-      }
-      if (request.method === 'GET' && url.pathname === '/metrics') {
-        const metrics = await renderMetrics();
-        return send(response, { status: 200, headers: { 'content-type': metrics.contentType }, body: metrics.body });
-      }
+      const probe = await probeReply(request.method, url.pathname, deps);
+      if (probe) return send(response, probe);
       const params = match(url.pathname);
       if (!params) throw new Problem('not-found', `${fn.name} serves ${fn.path}, not ${url.pathname}`);
       if (request.method !== fn.method) {
@@ -151,6 +167,11 @@ export function frameworkEventHandler(fn: EventFunction, getDeps: () => Promise<
 }
 
 export function registerWithFunctionsFramework(functions: readonly PlatformFunction[], getDeps: () => Promise<Deps>): void {
+  answerProbes = async (request, response) => {
+    const probe = await probeReply(request.method, new URL(request.url ?? '/', 'http://function').pathname, await getDeps());
+    if (probe) send(response, probe);
+    return probe !== undefined;
+  };
   for (const fn of functions) {
     if (fn.kind === 'http') ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
     else ff.cloudEvent(fn.name, frameworkEventHandler(fn, getDeps));
