@@ -49,7 +49,7 @@ outbox('a device made while the broker is down has its event delivered after it 
   await rabbitmqctl('start_app');
   ctx.stopped = false;
   const mine = () => ctx.received.filter((m) => JSON.parse(m.body.toString()).subject === id);
-  await until('event delivered after the broker returned', () => mine().length > 0, 60_000);
+  await until('event delivered after the broker returned', () => mine().length > 0, 90_000);
   assert.is(mine().length, 1);
   assert.is(await pending(), '0');
   await until('ready again', async () => (await call(ctx.p!.url, 'GET', '/readyz')).status === 200, 30_000);
