@@ -57,7 +57,8 @@ const usage = `usage: iotfn <command>
 /** Where artefacts are written and deploy commands run, whatever the caller's working directory. */
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
-async function dev(): Promise<void> {
+async function dev(argv: string[]): Promise<void> {
+  const { values: flags } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false } }, strict: true });
   const config = loadConfig();
   const { outDir } = await buildDashboard();
   const deps = await createPlatform(config);
@@ -71,8 +72,17 @@ async function dev(): Promise<void> {
     `  API docs   http://localhost:${port}/docs`,
     ...Object.entries({ ...deps.adapters, ...local.describe }).map(([name, what]) => `  ${name.padEnd(10)} ${what}`),
   ];
+  let demo: { stop(): Promise<void> } | undefined;
+  if (flags.demo) {
+    const { startDemoFleet, demoUser } = await import('../simulators/demo.ts');
+    demo = startDemoFleet(`http://127.0.0.1:${port}`, config.DATA_DIR, (error) => deps.log.error({ err: error }, 'demo fleet stopped'));
+    lines.push(`  ${'demo'.padEnd(10)} 5 simulated devices sending every second; sign in as ${demoUser.email} / ${demoUser.password}`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
-  stopOnSignals(deps, server, () => local.stop());
+  stopOnSignals(deps, server, async () => {
+    await demo?.stop();
+    await local.stop();
+  });
 }
 
 /** A bare server for a long-lived process: probes and metrics, nothing else. */
@@ -298,7 +308,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = positionals;
   switch (command) {
     case 'dev':
-      return dev();
+      return dev(argv.slice(argv.indexOf(command) + 1));
     case 'bridge':
       return bridge();
     case 'relay':

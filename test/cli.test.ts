@@ -80,3 +80,45 @@ cli.after(async () => {
   if (ctx.dataDir) rmSync(ctx.dataDir, { recursive: true, force: true });
 });
 cli.run();
+
+const demo = suite('iotfn dev --demo (npm start -- --demo)');
+const d: { started?: Started; url?: string; dataDir?: string } = {};
+
+demo.before(async () => {
+  d.dataDir = mkdtempSync(join(tmpdir(), 'iotfn-demo-'));
+  d.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev', '--demo'], {
+    DATABASE_URL: '', REDIS_URL: '', AMQP_URL: '', MQTT_URL: '', MONGO_URL: '', JWT_PRIVATE_KEY: '', JWKS_URL: '',
+    NODE_ENV: 'development', PORT: '0', MQTT_LISTEN_PORT: '0', HOST: '127.0.0.1', DATA_DIR: d.dataDir, LOG_LEVEL: 'warn',
+  });
+  const deadline = Date.now() + 60_000;
+  while (!d.url && Date.now() < deadline) {
+    if (d.started.child.exitCode !== null) throw new Error(d.started.output());
+    d.url = /on (http:\/\/localhost:\d+)/.exec(d.started.output())?.[1];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!d.url) throw new Error(`no URL printed within 60 s: ${d.started.output()}`);
+});
+
+demo('a demo fleet of five devices is live at once, and the banner says how to sign in', async () => {
+  const credentials = /sign in as (\S+) \/ (.+)$/m.exec(d.started!.output());
+  assert.ok(credentials, d.started!.output());
+  const deadline = Date.now() + 30_000;
+  let online = 0;
+  let token = '';
+  while (online < 5 && Date.now() < deadline) {
+    const login = await call(d.url!, 'POST', '/auth/login', { body: { email: credentials![1], password: credentials![2]!.trim() } });
+    token = login.body?.accessToken ?? '';
+    if (token) online = (await call(d.url!, 'GET', '/devices?online=true', { token })).body.total ?? 0;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.is(online, 5);
+  const devices = await call(d.url!, 'GET', '/devices', { token });
+  const latest = await call(d.url!, 'GET', `/devices/${devices.body.items[0].id}/telemetry/latest`, { token });
+  assert.ok(latest.body.items.some((i: { key: string }) => i.key === 'temperature'), JSON.stringify(latest.body));
+});
+
+demo.after(async () => {
+  await d.started?.stop();
+  if (d.dataDir) rmSync(d.dataDir, { recursive: true, force: true });
+});
+demo.run();
