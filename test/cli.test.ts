@@ -13,20 +13,33 @@ import { startProcess, type Started } from './support/processes.ts';
 const cli = suite('iotfn dev (npm start), embedded');
 const ctx: { started?: Started; url?: string; dataDir?: string } = {};
 
-cli.before(async () => {
-  ctx.dataDir = mkdtempSync(join(tmpdir(), 'iotfn-cli-'));
-  // Only the variables a newcomer's shell has: no DATABASE_URL, no REDIS_URL, no keys.
+/**
+ * Starts `iotfn dev` with only the variables a newcomer's shell has (no DATABASE_URL, no REDIS_URL, no keys)
+ * and waits (bounded) for the URL it prints.
+ */
+async function startDev(args: string[], into: { started?: Started; url?: string; dataDir?: string }, prefix: string): Promise<void> {
+  into.dataDir = mkdtempSync(join(tmpdir(), prefix));
   const clean: Record<string, string> = {};
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL', 'NODE_ENV']) clean[name] = '';
-  ctx.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...clean, NODE_ENV: 'development', PORT: '0', MQTT_LISTEN_PORT: '0', HOST: '127.0.0.1', DATA_DIR: ctx.dataDir, LOG_LEVEL: 'warn' });
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL']) clean[name] = '';
+  into.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev', ...args], {
+    ...clean,
+    NODE_ENV: 'development',
+    PORT: '0',
+    MQTT_LISTEN_PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: into.dataDir,
+    LOG_LEVEL: 'warn',
+  });
   const deadline = Date.now() + 60_000;
-  while (!ctx.url && Date.now() < deadline) {
-    if (ctx.started.child.exitCode !== null) throw new Error(ctx.started.output());
-    ctx.url = /on (http:\/\/localhost:\d+)/.exec(ctx.started.output())?.[1];
+  while (!into.url && Date.now() < deadline) {
+    if (into.started.child.exitCode !== null) throw new Error(into.started.output());
+    into.url = /on (http:\/\/localhost:\d+)/.exec(into.started.output())?.[1];
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (!ctx.url) throw new Error(`no URL printed within 60 s: ${ctx.started.output()}`);
-});
+  if (!into.url) throw new Error(`no URL printed within 60 s: ${into.started.output()}`);
+}
+
+cli.before(async () => startDev([], ctx, 'iotfn-cli-'));
 
 cli('prints the URL and the adapters it runs on', () => {
   const out = ctx.started!.output();
@@ -84,20 +97,7 @@ cli.run();
 const demo = suite('iotfn dev --demo (npm start -- --demo)');
 const d: { started?: Started; url?: string; dataDir?: string } = {};
 
-demo.before(async () => {
-  d.dataDir = mkdtempSync(join(tmpdir(), 'iotfn-demo-'));
-  d.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev', '--demo'], {
-    DATABASE_URL: '', REDIS_URL: '', AMQP_URL: '', MQTT_URL: '', MONGO_URL: '', JWT_PRIVATE_KEY: '', JWKS_URL: '',
-    NODE_ENV: 'development', PORT: '0', MQTT_LISTEN_PORT: '0', HOST: '127.0.0.1', DATA_DIR: d.dataDir, LOG_LEVEL: 'warn',
-  });
-  const deadline = Date.now() + 60_000;
-  while (!d.url && Date.now() < deadline) {
-    if (d.started.child.exitCode !== null) throw new Error(d.started.output());
-    d.url = /on (http:\/\/localhost:\d+)/.exec(d.started.output())?.[1];
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!d.url) throw new Error(`no URL printed within 60 s: ${d.started.output()}`);
-});
+demo.before(async () => startDev(['--demo'], d, 'iotfn-demo-'));
 
 demo('a demo fleet of five devices is live at once, and the banner says how to sign in', async () => {
   const credentials = /sign in as (\S+) \/ (.+)$/m.exec(d.started!.output());
