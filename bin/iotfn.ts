@@ -33,6 +33,7 @@ import { startDeviceEdge } from '../functions/devices/edge.ts';
 import { startLocalPlatform } from '../functions/local-platform.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { attachRelay } from '../realtime/relay.ts';
+import { startNoDataTimer } from '../functions/monitoring/model/alerts.ts';
 import { createServer, type Server } from 'node:http';
 import { renderMetrics } from '../shared/metrics.ts';
 
@@ -129,10 +130,15 @@ async function triggers(): Promise<void> {
   const config = loadConfig();
   const deps = await createPlatform(config);
   const subscriptions = await Promise.all(eventFunctions.map((fn) => startTrigger(fn, deps)));
+  // The no-data alert timer is long-lived like the triggers; several trigger processes share it safely.
+  const noData = startNoDataTimer(deps);
   const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
   process.stdout.write(`iotfn ${version} triggers: ${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}\n`);
-  stopOnSignals(deps, server, async () => void (await Promise.allSettled(subscriptions.map((s) => s.cancel()))));
+  stopOnSignals(deps, server, async () => {
+    noData.stop();
+    await Promise.allSettled(subscriptions.map((s) => s.cancel()));
+  });
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

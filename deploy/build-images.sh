@@ -29,6 +29,12 @@ docker tag iotfn:0.1.0 localhost:32000/iotfn-latest-metrics:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-query-many-devices:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-delete-telemetry:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-forecast-metric:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-add-alert-rule:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-list-alert-rules:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-update-alert-rule:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-delete-alert-rule:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-list-alerts:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-acknowledge-alert:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-relay:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-bridge:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-triggers:0.1.0
@@ -56,6 +62,12 @@ if [ "${1:-}" = "--push" ]; then
   docker push localhost:32000/iotfn-query-many-devices:0.1.0
   docker push localhost:32000/iotfn-delete-telemetry:0.1.0
   docker push localhost:32000/iotfn-forecast-metric:0.1.0
+  docker push localhost:32000/iotfn-add-alert-rule:0.1.0
+  docker push localhost:32000/iotfn-list-alert-rules:0.1.0
+  docker push localhost:32000/iotfn-update-alert-rule:0.1.0
+  docker push localhost:32000/iotfn-delete-alert-rule:0.1.0
+  docker push localhost:32000/iotfn-list-alerts:0.1.0
+  docker push localhost:32000/iotfn-acknowledge-alert:0.1.0
   docker push localhost:32000/iotfn-relay:0.1.0
   docker push localhost:32000/iotfn-bridge:0.1.0
   docker push localhost:32000/iotfn-triggers:0.1.0

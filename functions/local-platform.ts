@@ -4,7 +4,7 @@
  * In a cluster each of these is its own deployment (Knative triggers for the event functions, the relay
  * and the MQTT bridge as Deployments); here they share the gateway's process and port: the local triggers
  * consume each event function's durable queue, the realtime relay rides on the gateway's HTTP server,
- * the device edge takes MQTT, and a timer enforces telemetry retention.
+ * the device edge takes MQTT, a timer enforces telemetry retention and another opens no-data alerts.
  */
 import type { Server } from 'node:http';
 import type { Deps } from '../shared/platform.ts';
@@ -13,6 +13,7 @@ import { startTrigger, type TriggerOptions } from '../shared/bus/trigger.ts';
 import { attachRelay, type Relay } from '../realtime/relay.ts';
 import { eventFunctions } from './registry.ts';
 import { startDeviceEdge, type DeviceEdge } from './devices/edge.ts';
+import { startNoDataTimer } from './monitoring/model/alerts.ts';
 
 export interface LocalPlatform {
   /** Banner lines: what runs where. */
@@ -30,8 +31,10 @@ export async function startLocalPlatform(deps: Deps, server: Server, options: { 
     deps.telemetry.expire(cutoff).catch((error: unknown) => deps.log.warn({ err: error }, 'telemetry retention failed'));
   }, 3_600_000);
   retention.unref();
+  const noData = startNoDataTimer(deps);
   const stop = async () => {
     clearInterval(retention);
+    noData.stop();
     await Promise.allSettled(triggers.map((t) => t.cancel()));
     await relay?.stop();
     await edge?.stop();

@@ -25,6 +25,12 @@ import latestMetrics from './monitoring/latest-metrics.ts';
 import queryManyDevices from './monitoring/query-many-devices.ts';
 import deleteTelemetry from './monitoring/delete-telemetry.ts';
 import forecastMetric from './monitoring/forecast-metric.ts';
+import addAlertRule from './monitoring/add-alert-rule.ts';
+import listAlertRules from './monitoring/list-alert-rules.ts';
+import updateAlertRule from './monitoring/update-alert-rule.ts';
+import deleteAlertRule from './monitoring/delete-alert-rule.ts';
+import listAlerts from './monitoring/list-alerts.ts';
+import acknowledgeAlert from './monitoring/acknowledge-alert.ts';
 
 export const functions: readonly PlatformFunction[] = [
   register,
@@ -48,6 +54,12 @@ export const functions: readonly PlatformFunction[] = [
   queryManyDevices,
   deleteTelemetry,
   forecastMetric,
+  addAlertRule,
+  listAlertRules,
+  updateAlertRule,
+  deleteAlertRule,
+  listAlerts,
+  acknowledgeAlert,
 ];
 
 export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');

@@ -5,6 +5,7 @@
  *   const socket = io({ auth: { token: accessToken } });
  *   socket.emit('subscribe', { deviceIds: [id] }, ({ accepted, refused }) => …);
  *   socket.on('telemetry', ({ deviceId, ts, values }) => …);   socket.on('device:status', ({ deviceId, online }) => …);
+ *   socket.on('alert', ({ alert }) => …);   // an alert of the device opened or cleared
  *
  * Each relay process binds its own exclusive queue to the telemetry and device-event exchanges, so several
  * relays behind a load balancer each serve their own clients with nothing shared but RabbitMQ. The access
@@ -45,6 +46,7 @@ const TelemetryEvent = z.object({
 });
 const StatusEvent = z.object({ data: z.object({ deviceId: z.string(), online: z.boolean(), lastSeenAt: z.string() }) });
 const DeletedEvent = z.object({ data: z.object({ deviceId: z.string() }) });
+const AlertEvent = z.object({ data: z.object({ deviceId: z.string(), alert: z.record(z.string(), z.unknown()) }) });
 
 const room = (deviceId: string) => `device:${deviceId}`;
 /**
@@ -148,6 +150,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       { exchange: exchanges.telemetry, pattern: 'telemetry.*' },
       { exchange: exchanges.events, pattern: 'device.status' },
       { exchange: exchanges.events, pattern: 'device.deleted' },
+      { exchange: exchanges.events, pattern: 'alert.*' },
     ],
   });
   const subscription: Subscription = await deps.bus.consume(
@@ -188,6 +191,12 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         const name = room(parsed.data.data.deviceId);
         io.to(name).emit('device:deleted', { deviceId: parsed.data.data.deviceId });
         io.in(name).socketsLeave(name);
+      } else if (message.routingKey.startsWith('alert.')) {
+        const parsed = AlertEvent.safeParse(event);
+        if (!parsed.success) return;
+        // Rare and each one matters: never coalesced or skipped like telemetry.
+        io.to(room(parsed.data.data.deviceId)).emit('alert', { alert: parsed.data.data.alert });
+        relayEmitted.inc({ event: 'alert' });
       }
     },
     { prefetch: 500 },

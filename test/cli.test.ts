@@ -115,6 +115,13 @@ demo('a demo fleet of five devices is live at once, and the banner says how to s
   const devices = await call(d.url!, 'GET', '/devices', { token });
   const latest = await call(d.url!, 'GET', `/devices/${devices.body.items[0].id}/telemetry/latest`, { token });
   assert.ok(latest.body.items.some((i: { key: string }) => i.key === 'temperature'), JSON.stringify(latest.body));
+  const ruled = Date.now() + 15_000;
+  let rules: Array<{ key: string; op: string }> = [];
+  while (rules.length === 0 && Date.now() < ruled) {
+    rules = (await call(d.url!, 'GET', `/devices/${devices.body.items[0].id}/rules`, { token })).body.items ?? [];
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(rules.map((r) => [r.key, r.op]), [['temperature', 'gt']], 'each demo device watches its temperature');
 });
 
 demo.after(async () => {

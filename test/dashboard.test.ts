@@ -117,6 +117,26 @@ if (missing) {
     await page().screenshot({ path: 'test-output/dashboard.png', fullPage: true });
   });
 
+  dashboard('a rule added in the Alerts card opens an alert live, and it can be acknowledged', async () => {
+    await page().fill($(ids.ruleKey), 'humidity');
+    await page().selectOption($(ids.ruleOp), 'gt');
+    await page().fill($(ids.ruleValue), '50');
+    await page().click($(ids.ruleSubmit));
+    await page().waitForSelector(`${$(ids.ruleError)}[hidden]`, { state: 'attached' });
+    await page().waitForFunction((id) => (document.querySelector(`#${id}`) as HTMLInputElement | null)?.value === '', ids.ruleKey);
+
+    const sent = await fetch(`${ctx.platform!.url}/telemetry`, {
+      method: 'POST',
+      headers: { authorization: `Device ${ctx.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ values: { humidity: 61 } }),
+      signal: AbortSignal.timeout(waitMs),
+    });
+    assert.is(sent.status, 202, await sent.text());
+    await page().waitForSelector(`[data-testid="${testIds.alertRow}"][data-state="open"]`);
+    await page().click(`[data-testid="${testIds.alertAck}"]`);
+    await page().locator(`[data-testid="${testIds.alertRow}"]`).filter({ hasText: 'Acknowledged' }).waitFor();
+  });
+
   dashboard('the page threw no errors', () => {
     assert.equal(ctx.pageErrors, []);
   });

@@ -8,6 +8,8 @@
  */
 import { clearSession, loadSession, saveSession } from './session.ts';
 import type {
+  Alert,
+  AlertRuleFields,
   Device,
   DevicePage,
   DeviceStatus,
@@ -98,6 +100,19 @@ export class Api {
 
   latestTelemetry(id: string): Promise<TelemetryItems> {
     return this.call('GET', `/devices/${encodeURIComponent(id)}/telemetry/latest`);
+  }
+
+  /** The device's alerts, newest first (open and cleared). */
+  alerts(deviceId: string): Promise<{ items: Alert[] }> {
+    return this.call('GET', `/alerts?${new URLSearchParams({ deviceId, limit: '50' })}`);
+  }
+
+  acknowledgeAlert(id: string): Promise<Alert> {
+    return this.call('POST', `/alerts/${encodeURIComponent(id)}/ack`);
+  }
+
+  async addAlertRule(deviceId: string, rule: AlertRuleFields): Promise<void> {
+    await this.call('POST', `/devices/${encodeURIComponent(deviceId)}/rules`, { body: rule });
   }
 
   telemetry(id: string, q: TelemetryQuery): Promise<TelemetryItems> {

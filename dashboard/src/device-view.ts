@@ -1,8 +1,9 @@
 /**
  * One device (`#/devices/<id>`): its details and actions (edit, rotate the token, delete), its latest
- * values, a live chart fed by the socket, and a history chart. Live values also update the latest table,
+ * values, a live chart fed by the socket, a history chart, and its alerts (alerts-card.ts). Live values also update the latest table,
  * which is where booleans and strings show (only numbers are charted).
  */
+import { renderAlertsCard } from './alerts-card.ts';
 import { ApiError, messageOf } from './api.ts';
 import { onlineBadge, statusPill, tagList } from './badges.ts';
 import { confirmDialog, deviceDialog, tokenDialog } from './dialogs.ts';
@@ -29,6 +30,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
   const liveState = h('span', { class: 'live-state', 'aria-live': 'polite' });
   const liveHost = h('div', { id: ids.liveChart });
   const historyHost = h('div');
+  const alertsHost = h('div');
 
   view.append(
     back,
@@ -36,13 +38,14 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     h('div', { class: 'grid two' }, panel('Details', details), panel('Latest values', latestBody)),
     panel('Live', liveHost, liveState),
     panel('History', historyHost),
+    panel('Alerts', alertsHost),
   );
   fill(head, h('h1', { id: ids.deviceTitle }, 'Device'));
   root.replaceChildren(view);
 
   const live = new LiveChart(liveHost);
   const history = new HistoryChart(historyHost, app.api, deviceId);
-  cleanups.push(() => live.destroy(), () => history.destroy());
+  cleanups.push(() => live.destroy(), () => history.destroy(), renderAlertsCard(alertsHost, app, deviceId));
 
   function renderHead(d: Device): void {
     const edit = h('button', { id: ids.editDeviceButton, type: 'button', class: 'secondary' }, 'Edit');

@@ -92,6 +92,18 @@ export const ids = {
   historyChart: 'history-chart',
   historyEmpty: 'history-empty',
   historyError: 'history-error',
+  alertsList: 'alerts-list',
+  alertsEmpty: 'alerts-empty',
+  alertsError: 'alerts-error',
+  ruleForm: 'rule-form',
+  ruleKey: 'rule-key',
+  ruleOp: 'rule-op',
+  ruleValue: 'rule-value',
+  ruleLow: 'rule-low',
+  ruleHigh: 'rule-high',
+  ruleForSeconds: 'rule-for-seconds',
+  ruleSubmit: 'rule-submit',
+  ruleError: 'rule-error',
 } as const;
 
 export const testIds = {
@@ -105,4 +117,8 @@ export const testIds = {
   latestRow: 'latest-row',
   /** The value cell of that row, with the same `data-key`. */
   latestValue: 'latest-value',
+  /** A row of the Alerts card; `data-alert-id` names the alert, `data-state` is `open` or `cleared`. */
+  alertRow: 'alert-row',
+  /** The Acknowledge button of that row. */
+  alertAck: 'alert-ack',
 } as const;

@@ -14,7 +14,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { Api } from './api.ts';
 import { loadSession } from './session.ts';
-import type { DeviceStatusEvent, SubscriptionAck, TelemetryEvent } from './types.ts';
+import type { Alert, DeviceStatusEvent, SubscriptionAck, TelemetryEvent } from './types.ts';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
@@ -22,6 +22,7 @@ interface ServerEvents {
   telemetry: (event: TelemetryEvent) => void;
   'device:status': (event: DeviceStatusEvent) => void;
   'device:deleted': (event: { deviceId: string }) => void;
+  alert: (event: { alert: Alert }) => void;
 }
 
 interface ClientEvents {
@@ -41,6 +42,7 @@ export class LiveConnection {
   private readonly telemetryListeners = new Set<Listener<TelemetryEvent>>();
   private readonly statusListeners = new Set<Listener<DeviceStatusEvent>>();
   private readonly deletedListeners = new Set<Listener<string>>();
+  private readonly alertListeners = new Set<Listener<Alert>>();
   private readonly stateListeners = new Set<Listener<ConnectionState>>();
   private readonly subscribedListeners = new Set<Listener<ReadonlySet<string>>>();
   private refreshedSinceConnect = false;
@@ -73,6 +75,7 @@ export class LiveConnection {
     this.socket.on('telemetry', (event) => this.telemetryListeners.forEach((listener) => listener(event)));
     this.socket.on('device:status', (event) => this.statusListeners.forEach((listener) => listener(event)));
     this.socket.on('device:deleted', (event) => this.deletedListeners.forEach((listener) => listener(event.deviceId)));
+    this.socket.on('alert', (event) => this.alertListeners.forEach((listener) => listener(event.alert)));
   }
 
   /** Watch these devices for telemetry and status; call the returned function to stop. */
@@ -115,6 +118,11 @@ export class LiveConnection {
   /** Told the id of a watched device someone deleted. */
   onDeleted(listener: Listener<string>): () => void {
     return subscribeTo(this.deletedListeners, listener);
+  }
+
+  /** Told each alert of a watched device that opened or cleared. */
+  onAlert(listener: Listener<Alert>): () => void {
+    return subscribeTo(this.alertListeners, listener);
   }
 
   onState(listener: Listener<ConnectionState>): () => void {

@@ -80,6 +80,31 @@ export interface DeviceStatusEvent {
   lastSeenAt: string | null;
 }
 
+/** An alert a rule opened; `GET /alerts`, `POST /alerts/{id}/ack` and the socket's `alert` event. */
+export interface Alert {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  key: string;
+  state: 'open' | 'cleared';
+  value: number | null;
+  openedAt: string;
+  clearedAt: string | null;
+  acknowledgedAt: string | null;
+}
+
+export type AlertRuleOp = 'gt' | 'lt' | 'outside' | 'nodata';
+
+/** What `POST /devices/{id}/rules` takes. */
+export interface AlertRuleFields {
+  key: string;
+  op: AlertRuleOp;
+  value?: number;
+  low?: number;
+  high?: number;
+  forSeconds?: number;
+}
+
 /** The ack of `subscribe` and `unsubscribe`. */
 export interface SubscriptionAck {
   accepted: string[];

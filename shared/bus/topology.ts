@@ -23,9 +23,14 @@ export const queues = {
 export const deviceEvents = ['device.created', 'device.updated', 'device.deleted', 'device.token_rotated', 'device.status'] as const;
 export type DeviceEventName = (typeof deviceEvents)[number];
 
+/** Alerts opening and clearing (monitoring domain), routing key = event name; the relay binds `alert.*`. */
+export const alertEvents = ['alert.opened', 'alert.cleared'] as const;
+export type AlertEventName = (typeof alertEvents)[number];
+
 export const eventTypes = {
   telemetry: 'iotfn.telemetry',
   device: (name: DeviceEventName) => `iotfn.${name}`,
+  alert: (name: AlertEventName) => `iotfn.${name}`,
 } as const;
 
 export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`;
