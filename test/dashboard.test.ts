@@ -1,8 +1,8 @@
 /**
  * The dashboard in a real headless Chromium against the whole platform (PostgreSQL, Redis, RabbitMQ and
  * the Socket.IO relay): register and sign in through the page, add a device and read its token from the
- * once-only dialog, open it, send telemetry as the device, and see the value arrive live. Ends with a
- * screenshot in test-output/dashboard.png.
+ * once-only dialog, open it, send telemetry as the device, and see the value arrive live; then its forecast.
+ * Screenshots in test-output/dashboard.png and test-output/dashboard-forecast.png.
  *
  * The steps share one page and run in order. Every wait is bounded (uvu has no timeouts).
  */
@@ -115,6 +115,50 @@ if (missing) {
 
     await mkdir('test-output', { recursive: true });
     await page().screenshot({ path: 'test-output/dashboard.png', fullPage: true });
+  });
+
+  dashboard('the Forecast card shows a forecast of the one point, or says why there is none', async () => {
+    await page().waitForSelector($(ids.forecastCard));
+    assert.is(await page().inputValue($(ids.forecastKey)), 'temperature', 'the key picker starts on temperature');
+    const card = await page().waitForSelector(`${$(ids.forecastCard)}:is([data-state="ready"], [data-state="empty"])`);
+    if ((await card.getAttribute('data-state')) === 'ready') {
+      await page().waitForSelector(`${$(ids.forecastChart)} canvas`);
+      assert.match((await page().textContent($(ids.forecastModel))) ?? '', /Model \S+/);
+    } else {
+      const detail = (await page().textContent(`${$(ids.forecastEmpty)} .muted`))?.trim() ?? '';
+      assert.ok(detail.length > 0, 'the empty state carries the problem detail');
+    }
+    assert.not.ok(await page().$($(ids.forecastError)), 'no error shown');
+    assert.equal(ctx.pageErrors, []);
+  });
+
+  dashboard('with three days of hourly history the Forecast card charts a forecast and its band', async () => {
+    const hour = 3_600_000;
+    const current = Math.floor(Date.now() / hour) * hour;
+    const points = Array.from({ length: 72 }, (_, i) => {
+      const ts = current - (72 - i) * hour + hour / 2;
+      return { ts, values: { temperature: Math.round((21 + 3 * Math.sin((2 * Math.PI * ts) / (24 * hour)) + 0.3 * Math.sin(i * 7.3)) * 100) / 100 } };
+    });
+    const sent = await fetch(`${ctx.platform!.url}/telemetry`, {
+      method: 'POST',
+      headers: { authorization: `Device ${ctx.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(points),
+      signal: AbortSignal.timeout(waitMs),
+    });
+    assert.is(sent.status, 202, await sent.text());
+    // The points are stored asynchronously: ask again (by changing the horizon) until the seasonal model fits.
+    const deadline = Date.now() + waitMs;
+    let model = '';
+    for (let i = 0; !model.includes('holt-winters') && Date.now() < deadline; i++) {
+      await page().selectOption($(ids.forecastHorizon), i % 2 ? '24h' : '48h');
+      await page().waitForSelector(`${$(ids.forecastCard)}:not([data-state="loading"])`);
+      model = (await page().$($(ids.forecastModel))) ? ((await page().textContent($(ids.forecastModel))) ?? '') : '';
+      if (!model.includes('holt-winters')) await page().waitForTimeout(500);
+    }
+    assert.match(model, /holt-winters/);
+    await page().waitForSelector(`${$(ids.forecastChart)} canvas`);
+    await page().evaluate(() => window.scrollTo(0, 0));
+    await page().screenshot({ path: 'test-output/dashboard-forecast.png', fullPage: true });
   });
 
   dashboard('a rule added in the Alerts card opens an alert live, and it can be acknowledged', async () => {

@@ -14,6 +14,7 @@ import type {
   DevicePage,
   DeviceStatus,
   DeviceWithToken,
+  Forecast,
   ProblemDetails,
   TelemetryItems,
   TokenPair,
@@ -127,6 +128,11 @@ export class Api {
       if (q.cursor) query.set('cursor', q.cursor);
     }
     return this.call('GET', `/devices/${encodeURIComponent(id)}/telemetry?${query}`);
+  }
+
+  forecast(id: string, q: { key: string; horizon: string; interval: string }): Promise<Forecast> {
+    const query = new URLSearchParams({ key: q.key, horizon: q.horizon, interval: q.interval });
+    return this.call('GET', `/devices/${encodeURIComponent(id)}/forecast?${query}`);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * One device (`#/devices/<id>`): its details and actions (edit, rotate the token, delete), its latest
- * values, a live chart fed by the socket, a history chart, and its alerts (alerts-card.ts). Live values also update the latest table,
+ * values, a live chart fed by the socket, a history chart, a forecast (forecast-card.ts), and its alerts (alerts-card.ts). Live values also update the latest table,
  * which is where booleans and strings show (only numbers are charted).
  */
 import { renderAlertsCard } from './alerts-card.ts';
@@ -8,6 +8,7 @@ import { ApiError, messageOf } from './api.ts';
 import { onlineBadge, statusPill, tagList } from './badges.ts';
 import { confirmDialog, deviceDialog, tokenDialog } from './dialogs.ts';
 import { dateTime, fill, formatValue, h, loading, timeAgo } from './dom.ts';
+import { ForecastCard } from './forecast-card.ts';
 import { HistoryChart } from './history-chart.ts';
 import { ids, testIds } from './ids.ts';
 import { LiveChart } from './live-chart.ts';
@@ -30,6 +31,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
   const liveState = h('span', { class: 'live-state', 'aria-live': 'polite' });
   const liveHost = h('div', { id: ids.liveChart });
   const historyHost = h('div');
+  const forecastHost = h('div');
   const alertsHost = h('div');
 
   view.append(
@@ -38,6 +40,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     h('div', { class: 'grid two' }, panel('Details', details), panel('Latest values', latestBody)),
     panel('Live', liveHost, liveState),
     panel('History', historyHost),
+    panel('Forecast', forecastHost),
     panel('Alerts', alertsHost),
   );
   fill(head, h('h1', { id: ids.deviceTitle }, 'Device'));
@@ -45,7 +48,8 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
 
   const live = new LiveChart(liveHost);
   const history = new HistoryChart(historyHost, app.api, deviceId);
-  cleanups.push(() => live.destroy(), () => history.destroy(), renderAlertsCard(alertsHost, app, deviceId));
+  const forecast = new ForecastCard(forecastHost, app.api, deviceId);
+  cleanups.push(() => live.destroy(), () => history.destroy(), () => forecast.destroy(), renderAlertsCard(alertsHost, app, deviceId));
 
   function renderHead(d: Device): void {
     const edit = h('button', { id: ids.editDeviceButton, type: 'button', class: 'secondary' }, 'Edit');
@@ -197,6 +201,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
         renderLatest();
         for (const [key] of Object.entries(event.values)) flash(latestBody, key);
         history.setKeys(numericKeys());
+        forecast.setKeys(numericKeys());
       }
     }),
     app.live.onStatus((event) => {
@@ -245,6 +250,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
       else fill(latestBody, h('p', { id: ids.latestError, class: 'alert error', role: 'alert' }, `Latest values could not be loaded: ${messageOf(error)}`));
     }
     history.setKeys(numericKeys());
+    forecast.setKeys(numericKeys());
   })();
 
   return () => {

@@ -8,6 +8,7 @@
  * - `#connection-state[data-state]`  `connecting` | `connected` | `disconnected` (the Socket.IO link)
  * - `#device-view[data-live]`        `on` once the relay accepted this device's subscription, else `off`
  * - `#live-chart[data-points]`       how many live telemetry messages with numbers the chart has drawn
+ * - `#forecast-card[data-state]`    `loading` | `ready` | `empty` | `error` | `idle` (no numeric key yet)
  * - `[data-testid=online-badge][data-online]`  `true` | `false`
  *
  * Field errors of a form sit in `#<input id>-error`, e.g. `#register-password-error`.
@@ -92,6 +93,15 @@ export const ids = {
   historyChart: 'history-chart',
   historyEmpty: 'history-empty',
   historyError: 'history-error',
+  forecastCard: 'forecast-card',
+  forecastKey: 'forecast-key',
+  forecastHorizon: 'forecast-horizon',
+  forecastInterval: 'forecast-interval',
+  forecastChart: 'forecast-chart',
+  forecastModel: 'forecast-model',
+  forecastEmpty: 'forecast-empty',
+  forecastError: 'forecast-error',
+  forecastNotes: 'forecast-notes',
   alertsList: 'alerts-list',
   alertsEmpty: 'alerts-empty',
   alertsError: 'alerts-error',

@@ -110,3 +110,19 @@ export interface SubscriptionAck {
   accepted: string[];
   refused: string[];
 }
+
+/** `GET /devices/{id}/forecast`: the predicted buckets of one key, with their band. */
+export interface Forecast {
+  key: string;
+  interval: string;
+  horizon: string;
+  model: string;
+  season: number | null;
+  parameters: Record<string, unknown>;
+  sigma: number;
+  confidence: number;
+  fittedOn: number;
+  weather: unknown;
+  points: { ts: number; value: number; lower: number; upper: number }[];
+  notes: string[];
+}

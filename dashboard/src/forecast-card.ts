@@ -1,0 +1,179 @@
+/**
+ * The Forecast card of a device page: one numeric key, a horizon and an interval; the last day of history
+ * (averaged per interval, `GET /devices/{id}/telemetry`) followed by the forecast and its confidence band
+ * (`GET /devices/{id}/forecast`). A 400 means the key has too little numeric history: its detail is shown
+ * as an empty state, not as an error.
+ */
+import uPlot from 'uplot';
+import { ApiError, messageOf, type Api } from './api.ts';
+import { fill, formatValue, h, loading } from './dom.ts';
+import { ids } from './ids.ts';
+import type { Forecast } from './types.ts';
+
+const day = 24 * 60 * 60_000;
+const horizons = ['6h', '24h', '48h'];
+const intervals = [
+  { value: '15m', label: '15 minutes' },
+  { value: '1h', label: '1 hour' },
+];
+const historyColor = '#4f46e5';
+const forecastColor = '#d97706';
+
+export class ForecastCard {
+  private keys: string[] = [];
+  private request = 0;
+  private plot: uPlot | undefined;
+  private readonly root = h('div', { id: ids.forecastCard, 'data-state': 'idle' });
+  private readonly key = h('select', { id: ids.forecastKey });
+  private readonly horizon = select(ids.forecastHorizon, horizons.map((value) => ({ value, label: value })), '24h');
+  private readonly interval = select(ids.forecastInterval, intervals, '1h');
+  private readonly status = h('div', { class: 'chart-status', 'aria-live': 'polite' });
+  private readonly info = h('div', { class: 'forecast-info' });
+  private readonly chart = h('div', { id: ids.forecastChart, class: 'chart', role: 'img', 'aria-label': 'Forecast chart' });
+  private readonly resize: ResizeObserver;
+
+  constructor(
+    host: HTMLElement,
+    private readonly api: Api,
+    private readonly deviceId: string,
+  ) {
+    for (const control of [this.key, this.horizon, this.interval]) control.addEventListener('change', () => void this.load());
+    fill(
+      this.root,
+      h('div', { class: 'toolbar' }, labelled('Key', this.key), labelled('Horizon', this.horizon), labelled('Interval', this.interval)),
+      this.status,
+      this.chart,
+      this.info,
+    );
+    fill(host, this.root);
+    this.resize = new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: 280 }));
+    this.resize.observe(this.chart);
+    this.showEmpty('No numeric telemetry yet', 'Once the device sends numbers, a forecast of them appears here.');
+  }
+
+  /** The numeric keys to choose from; the first pick prefers `temperature`. */
+  setKeys(keys: Iterable<string>): void {
+    const sorted = [...new Set(keys)].sort();
+    if (sorted.join('\n') === this.keys.join('\n')) return;
+    const current = this.key.value;
+    this.keys = sorted;
+    fill(this.key, ...sorted.map((key) => h('option', { value: key }, key)));
+    this.key.value = sorted.includes(current) ? current : sorted.includes('temperature') ? 'temperature' : (sorted[0] ?? '');
+    if (current !== this.key.value || !current) void this.load();
+  }
+
+  destroy(): void {
+    this.request += 1;
+    this.resize.disconnect();
+    this.clearPlot();
+  }
+
+  private async load(): Promise<void> {
+    const request = ++this.request;
+    const key = this.key.value;
+    if (!key) return;
+    const interval = this.interval.value;
+    this.root.dataset.state = 'loading';
+    fill(this.status, loading('Loading the forecast…'));
+    const to = Date.now();
+    try {
+      const [history, forecast] = await Promise.all([
+        this.api.telemetry(this.deviceId, { keys: [key], from: to - day, to, interval, agg: 'avg' }),
+        this.api.forecast(this.deviceId, { key, horizon: this.horizon.value, interval }),
+      ]);
+      if (request !== this.request) return;
+      const past = history.items.filter((p): p is typeof p & { value: number } => p.key === key && typeof p.value === 'number');
+      this.draw(key, past, forecast);
+      fill(this.status);
+      fill(
+        this.info,
+        h(
+          'p',
+          { id: ids.forecastModel, class: 'muted small' },
+          'Model ',
+          h('code', {}, forecast.model),
+          ` · fitted on ${forecast.fittedOn.toLocaleString()} bucket${forecast.fittedOn === 1 ? '' : 's'}`,
+          ` · ${Math.round(forecast.confidence * 100)}% band`,
+        ),
+        forecast.notes.length ? h('ul', { id: ids.forecastNotes, class: 'forecast-notes small' }, ...forecast.notes.map((note) => h('li', {}, note))) : null,
+      );
+      this.root.dataset.state = 'ready';
+    } catch (error) {
+      if (request !== this.request) return;
+      this.clearPlot();
+      fill(this.info);
+      if (error instanceof ApiError && error.status === 400) {
+        this.showEmpty('No forecast yet', error.message);
+        return;
+      }
+      this.root.dataset.state = 'error';
+      fill(this.status, h('p', { id: ids.forecastError, class: 'alert error', role: 'alert' }, `The forecast could not be loaded: ${messageOf(error)}`));
+    }
+  }
+
+  private draw(key: string, past: { ts: number; value: number }[], forecast: Forecast): void {
+    const times = new Map<number, [number | null, number | null, number | null, number | null]>();
+    for (const p of past) times.set(p.ts, [p.value, null, null, null]);
+    // The forecast line starts at the last value, so the two lines join.
+    const last = past.at(-1);
+    if (last) times.set(last.ts, [last.value, last.value, last.value, last.value]);
+    for (const p of forecast.points) {
+      const row = times.get(p.ts) ?? [null, null, null, null];
+      times.set(p.ts, [row[0], p.value, p.lower, p.upper]);
+    }
+    const xs = [...times.keys()].sort((a, b) => a - b);
+    const column = (i: number) => xs.map((ts) => times.get(ts)![i] ?? null);
+    const data: uPlot.AlignedData = [xs, column(0), column(1), column(2), column(3)];
+    this.clearPlot();
+    this.plot = new uPlot(this.options(key), data, this.chart);
+  }
+
+  private options(key: string): uPlot.Options {
+    const style = getComputedStyle(document.documentElement);
+    const axis = style.getPropertyValue('--chart-axis').trim() || '#6b7280';
+    const grid = style.getPropertyValue('--chart-grid').trim() || '#e5e7eb';
+    const axisStyle: uPlot.Axis = { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const value = (_plot: uPlot, v: number | null) => (v == null ? '—' : formatValue(v));
+    return {
+      width: this.width(),
+      height: 280,
+      ms: 1,
+      cursor: { drag: { x: true, y: false } },
+      legend: { live: true },
+      axes: [axisStyle, { ...axisStyle, size: 56 }],
+      series: [
+        { label: 'Time', value: (_plot, ts) => (ts == null ? '—' : new Date(ts).toLocaleString()) },
+        { label: key, stroke: historyColor, width: 2, spanGaps: true, points: { size: 4, fill: historyColor }, value },
+        { label: 'forecast', stroke: forecastColor, width: 2, dash: [6, 4], spanGaps: true, points: { show: false }, value },
+        { label: 'lower', stroke: 'rgba(217, 119, 6, 0.45)', width: 1, spanGaps: true, points: { show: false }, value },
+        { label: 'upper', stroke: 'rgba(217, 119, 6, 0.45)', width: 1, spanGaps: true, points: { show: false }, value },
+      ],
+      bands: [{ series: [4, 3], fill: 'rgba(217, 119, 6, 0.15)' }],
+    };
+  }
+
+  private width(): number {
+    return Math.max(this.chart.clientWidth, 200);
+  }
+
+  private clearPlot(): void {
+    this.plot?.destroy();
+    this.plot = undefined;
+  }
+
+  private showEmpty(title: string, text: string): void {
+    this.clearPlot();
+    this.root.dataset.state = this.keys.length ? 'empty' : 'idle';
+    fill(this.status, h('div', { id: ids.forecastEmpty, class: 'empty compact' }, h('p', { class: 'empty-title' }, title), h('p', { class: 'muted' }, text)));
+  }
+}
+
+function select(id: string, options: { value: string; label: string }[], selected: string): HTMLSelectElement {
+  const element = h('select', { id }, ...options.map((o) => h('option', { value: o.value }, o.label)));
+  element.value = selected;
+  return element;
+}
+
+function labelled(label: string, control: HTMLSelectElement): HTMLElement {
+  return h('div', { class: 'field inline' }, h('label', { for: control.id }, label), control);
+}
