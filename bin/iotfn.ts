@@ -35,7 +35,7 @@ import { buildDashboard } from '../dashboard/build.ts';
 import { attachRelay } from '../realtime/relay.ts';
 import { startNoDataTimer } from '../functions/monitoring/model/alerts.ts';
 import { createServer, type Server } from 'node:http';
-import { renderMetrics } from '../shared/metrics.ts';
+import { probeReply } from '../shared/http/probes.ts';
 
 const usage = `usage: iotfn <command>
 
@@ -89,19 +89,13 @@ async function dev(argv: string[]): Promise<void> {
 /** A bare server for a long-lived process: probes and metrics, nothing else. */
 function probeServer(deps: Deps): Server {
   return createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      void renderMetrics().then((m) => response.writeHead(200, { 'content-type': m.contentType }).end(m.body));
-    } else if (path === '/readyz') {
-      void Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(
-        () => response.writeHead(200, { 'content-type': 'application/json' }).end('{"ready":true}'),
-        () => response.writeHead(503, { 'content-type': 'application/json' }).end('{"ready":false}'),
-      );
-    } else if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else if (!path?.startsWith('/socket.io')) {
-      response.writeHead(404).end();
-    }
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    // Socket.IO, when the relay is attached, answers its own path on this server.
+    if (path.startsWith('/socket.io')) return;
+    void probeReply(request.method, path, deps).then((reply) => {
+      if (reply) response.writeHead(reply.status, reply.headers).end(reply.body);
+      else response.writeHead(404).end();
+    });
   });
 }
 

@@ -15,9 +15,9 @@ import { exchanges } from '../bus/topology.ts';
 import { eventsDeadLettered } from '../metrics.ts';
 import type { Deps } from '../platform.ts';
 import { Problem } from '../problem.ts';
-import { renderMetrics } from '../metrics.ts';
 import { problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
 import { readBody } from './read-body.ts';
+import { probeReply } from './probes.ts';
 import { clientAddress } from './client-address.ts';
 
 interface FrameworkRequest extends IncomingMessage {
@@ -83,21 +83,6 @@ export function pathMatcher(path: string): (actual: string) => Record<string, st
     if (!match) return undefined;
     return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]));
   };
-}
-
-/** /healthz, /readyz and /metrics of a function process; undefined for any other request. */
-async function probeReply(method: string | undefined, path: string, deps: Deps): Promise<OutgoingReply | undefined> {
-  if (method !== 'GET') return undefined;
-  if (path === '/healthz') return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
-  if (path === '/readyz') {
-    const ready = await Promise.all([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]).then(() => true, () => false);
-    return { status: ready ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ready }) };
-  }
-  if (path === '/metrics') {
-    const metrics = await renderMetrics();
-    return { status: 200, headers: { 'content-type': metrics.contentType }, body: metrics.body };
-  }
-  return undefined;
 }
 
 /**

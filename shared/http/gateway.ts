@@ -12,10 +12,10 @@ import FindMyWay from 'find-my-way';
 import type { HttpFunction } from '../function.ts';
 import type { Deps } from '../platform.ts';
 import { Problem, problemKinds, problemTypeUri, type ProblemKind } from '../problem.ts';
-import { renderMetrics } from '../metrics.ts';
 import { firstHeader, problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
 import { buildOpenApi } from './openapi.ts';
 import { readBody } from './read-body.ts';
+import { probeReply } from './probes.ts';
 import { clientAddress } from './client-address.ts';
 
 export interface GatewayOptions {
@@ -69,12 +69,6 @@ export function createGateway(options: GatewayOptions): Server {
   });
   const builtins: Record<string, Route> = {
     '/openapi.json': async (_q, s) => send(s, json(200, openapi)),
-    '/healthz': async (_q, s) => send(s, json(200, JSON.stringify({ status: 'ok' }))),
-    '/readyz': async (_q, s) => send(s, await readiness(deps)),
-    '/metrics': async (_q, s) => {
-      const metrics = await renderMetrics();
-      send(s, json(200, metrics.body, metrics.contentType));
-    },
     '/docs': async (_q, s) => send(s, json(200, docsPage(), 'text/html; charset=utf-8')),
     '/docs/:file': async (_q, s, p) => send(s, await swaggerAsset(p.file ?? '')),
     '/problems/:kind': async (_q, s, p) => send(s, problemPage(p.kind ?? '')),
@@ -84,6 +78,7 @@ export function createGateway(options: GatewayOptions): Server {
     builtins['/'] = async (_q, s) => send(s, await staticFile(appDir, 'index.html', 'no-cache'));
     builtins['/app/:file'] = async (_q, s, p) => send(s, await staticFile(appDir, p.file ?? '', 'no-cache'));
   }
+  for (const path of ['/healthz', '/readyz', '/metrics']) builtins[path] = async (_q, s) => send(s, (await probeReply('GET', path, deps))!);
   for (const [path, route] of Object.entries(builtins)) router.on('GET', path, route);
 
   return createServer(async (request, response) => {
@@ -112,14 +107,6 @@ export function createGateway(options: GatewayOptions): Server {
 function send(response: ServerResponse, reply: OutgoingReply): void {
   response.writeHead(reply.status, reply.headers);
   response.end(reply.body);
-}
-
-async function readiness(deps: Deps): Promise<OutgoingReply> {
-  const checks = await Promise.allSettled([deps.db.ping(), deps.cache.ping(), deps.bus.ping()]);
-  const names = ['relational', 'cache', 'bus'];
-  const status = Object.fromEntries(checks.map((c, i) => [names[i], c.status === 'fulfilled' ? 'ok' : String((c as PromiseRejectedResult).reason)]));
-  const ready = checks.every((c) => c.status === 'fulfilled');
-  return { status: ready ? 200 : 503, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ ready, checks: status }) };
 }
 
 function docsPage(): string {
