@@ -30,9 +30,8 @@ import { relayEmitted, relaySockets } from '../shared/metrics.ts';
 import { visibleDeviceIds } from '../functions/devices/model/ownership.ts';
 
 interface SocketData {
+  /** The caller, with its token's expiry: the socket must reconnect with a fresh token after it. */
   user: Caller;
-  /** Access token expiry, epoch ms: the socket must reconnect with a fresh token after it. */
-  expiresAt: number;
 }
 
 type RelaySocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
@@ -74,9 +73,8 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
   io.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
     requireUser(typeof token === 'string' ? `Bearer ${token}` : undefined, deps).then(
-      async (user) => {
-        const claims = await deps.verifier.verify(String(token));
-        (socket as RelaySocket).data = { user, expiresAt: claims.exp * 1000 };
+      (user) => {
+        (socket as RelaySocket).data = { user };
         next();
       },
       () => next(new Error('unauthorized')),
@@ -208,7 +206,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       for (const [, raw] of io.sockets.sockets) {
         const socket = raw as RelaySocket;
         if (!socket.data?.user) continue;
-        if (now >= socket.data.expiresAt || !(await isSessionActive(deps.cache, socket.data.user.sessionId))) {
+        if (now >= socket.data.user.expiresAt || !(await isSessionActive(deps.cache, socket.data.user.sessionId))) {
           socket.emit('session:ended');
           socket.disconnect(true);
         }

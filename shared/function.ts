@@ -32,6 +32,8 @@ export interface Caller {
   userId: string;
   role: 'user' | 'admin';
   sessionId: string;
+  /** When the access token expires, epoch ms (a long-lived connection must end by then). */
+  expiresAt: number;
 }
 
 export interface RequestInfo {

@@ -25,5 +25,5 @@ export async function requireUser(authorization: string | undefined, deps: Pick<
   if (!(await isSessionActive(deps.cache, claims.sid))) {
     throw new Problem('invalid-token', 'The session of this token has ended (logged out or revoked)', { headers: challenge });
   }
-  return { userId: claims.sub, role: claims.role, sessionId: claims.sid };
+  return { userId: claims.sub, role: claims.role, sessionId: claims.sid, expiresAt: claims.exp * 1000 };
 }
