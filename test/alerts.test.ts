@@ -7,9 +7,10 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { io as connect, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { sleep } from './support/bus.ts';
+import { relaySocket } from './support/relay-socket.ts';
 import { until } from './support/wait.ts';
 import { cloudEvent } from '../shared/events.ts';
 import { eventTypes } from '../shared/bus/topology.ts';
@@ -60,15 +61,7 @@ const rule = async (device: TestDevice, body: Record<string, unknown>) => {
   return res.body as { id: string };
 };
 
-async function socketFor(user: User): Promise<Socket> {
-  const socket = connect(base(), { path: '/socket.io', auth: { token: user.accessToken }, transports: ['websocket'], reconnection: false, timeout: 5000 });
-  ctx.sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return socket;
-}
+const socketFor = (user: User): Promise<Socket> => relaySocket(base(), user.accessToken, ctx.sockets);
 
 /** The same suite on the real services and on the embedded adapters of `npm start` (PGlite, in-process bus). */
 function alertSuite(label: string, options: { embedded?: boolean }): void {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { io as connect, type Socket } from 'socket.io-client';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { sleep } from './support/bus.ts';
+import { relaySocket } from './support/relay-socket.ts';
 import { until } from './support/wait.ts';
 import { cloudEvent, eventMessage } from '../shared/events.ts';
 import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
@@ -28,15 +29,7 @@ async function storedCount(deviceId: string, from: number, to: number): Promise<
   return res.body.items.length;
 }
 
-async function socketFor(user: User): Promise<Socket> {
-  const socket = connect(base(), { path: '/socket.io', auth: { token: user.accessToken }, transports: ['websocket'], reconnection: false, timeout: 5000 });
-  ctx.sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return socket;
-}
+const socketFor = (user: User): Promise<Socket> => relaySocket(base(), user.accessToken, ctx.sockets);
 
 const subscribe = (socket: Socket, deviceIds: string[]) =>
   socket.timeout(5000).emitWithAck('subscribe', { deviceIds }) as Promise<{ accepted: string[]; refused: string[] }>;
@@ -205,12 +198,7 @@ unmerged.before(async () => {
 unmerged('every message of a burst reaches a fast client when nothing merges them', async () => {
   const user = await signedInUser(u.p!.url, 'burst');
   const made = await call(u.p!.url, 'POST', '/devices', { token: user.accessToken, body: { name: 'Burst', type: 't' } });
-  const socket = connect(u.p!.url, { path: '/socket.io', auth: { token: user.accessToken }, transports: ['websocket'], reconnection: false, timeout: 5000 });
-  ctx.sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
+  const socket = await relaySocket(u.p!.url, user.accessToken, ctx.sockets);
   await subscribe(socket, [made.body.device.id]);
   const values = new Set<number>();
   socket.on('telemetry', (update: { values: { n: number } }) => values.add(update.values.n));

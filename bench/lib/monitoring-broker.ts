@@ -14,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { AMQP_URL, runId } from './platform-env.ts';
+import { onChannel } from '../../shared/adapters/bus/rabbitmq.ts';
 
 export interface PublishConsumeOptions {
   messages: number;
@@ -50,17 +51,6 @@ export async function openBroker(): Promise<Broker> {
   model.on('error', () => {});
   const made = new Set<string>();
   let closed = false;
-
-  /** A short-lived channel per check: a failed check (missing queue) closes its channel, not a shared one. */
-  async function onChannel<T>(use: (channel: Channel) => Promise<T>): Promise<T> {
-    const channel = await model.createChannel();
-    channel.on('error', () => {});
-    try {
-      return await use(channel);
-    } finally {
-      channel.close().catch(() => {});
-    }
-  }
 
   return {
     async publishConsume(options) {
@@ -147,7 +137,7 @@ export async function openBroker(): Promise<Broker> {
 
     async inspect(queue) {
       try {
-        const { messageCount, consumerCount } = await onChannel((channel) => channel.checkQueue(queue));
+        const { messageCount, consumerCount } = await onChannel(model, (channel) => channel.checkQueue(queue));
         return { messageCount, consumerCount };
       } catch {
         return undefined;
@@ -157,7 +147,7 @@ export async function openBroker(): Promise<Broker> {
     async close() {
       if (closed) return;
       closed = true;
-      for (const queue of made) await onChannel((channel) => channel.deleteQueue(queue)).catch(() => {});
+      for (const queue of made) await onChannel(model, (channel) => channel.deleteQueue(queue)).catch(() => {});
       await model.close().catch(() => {});
     },
   };

@@ -76,3 +76,15 @@ export function formatValue(value: number | boolean | string): string {
 export function loading(label: string): HTMLElement {
   return h('p', { class: 'muted loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), label);
 }
+
+/** A picker with its options, one of them selected. */
+export function select(id: string, options: { value: string; label: string }[], selected: string): HTMLSelectElement {
+  const element = h('select', { id }, ...options.map((o) => h('option', { value: o.value }, o.label)));
+  element.value = selected;
+  return element;
+}
+
+/** A control with its label beside it. */
+export function labelled(label: string, control: HTMLSelectElement): HTMLElement {
+  return h('div', { class: 'field inline' }, h('label', { for: control.id }, label), control);
+}

@@ -6,7 +6,7 @@
  */
 import uPlot from 'uplot';
 import { ApiError, messageOf, type Api } from './api.ts';
-import { fill, formatValue, h, loading } from './dom.ts';
+import { fill, formatValue, h, labelled, loading, select } from './dom.ts';
 import { ids } from './ids.ts';
 import type { Forecast } from './types.ts';
 
@@ -168,12 +168,3 @@ export class ForecastCard {
   }
 }
 
-function select(id: string, options: { value: string; label: string }[], selected: string): HTMLSelectElement {
-  const element = h('select', { id }, ...options.map((o) => h('option', { value: o.value }, o.label)));
-  element.value = selected;
-  return element;
-}
-
-function labelled(label: string, control: HTMLSelectElement): HTMLElement {
-  return h('div', { class: 'field inline' }, h('label', { for: control.id }, label), control);
-}

@@ -5,7 +5,7 @@
  * that would cut the range into more buckets than the API answers are disabled.
  */
 import { messageOf, type Api, type TelemetryQuery } from './api.ts';
-import { fill, h, loading } from './dom.ts';
+import { fill, h, labelled, loading, select } from './dom.ts';
 import { ids } from './ids.ts';
 import { align, TimeChart } from './time-chart.ts';
 import type { TelemetryPoint } from './types.ts';
@@ -162,12 +162,3 @@ function count(n: number, noun: string): string {
   return `${n.toLocaleString()} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-function select(id: string, options: { value: string; label: string }[], selected: string): HTMLSelectElement {
-  const element = h('select', { id }, ...options.map((o) => h('option', { value: o.value }, o.label)));
-  element.value = selected;
-  return element;
-}
-
-function labelled(label: string, control: HTMLSelectElement): HTMLElement {
-  return h('div', { class: 'field inline' }, h('label', { for: control.id }, label), control);
-}

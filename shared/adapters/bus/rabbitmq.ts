@@ -353,7 +353,8 @@ export async function createRabbitBus(
   };
 }
 
-async function onChannel<T>(model: ChannelModel, use: (channel: Channel) => Promise<T>): Promise<T> {
+/** Runs `use` on a short-lived channel, so a failed operation (a missing queue) closes that channel only. */
+export async function onChannel<T>(model: ChannelModel, use: (channel: Channel) => Promise<T>): Promise<T> {
   const channel = await model.createChannel();
   // A failed operation closes the channel and rejects with the same error; the event adds nothing.
   channel.on('error', () => {});
