@@ -41,7 +41,8 @@ import { openBroker, type Broker } from './lib/monitoring-broker.ts';
 import { PointClock, publishMqttFor, sendHttpFor, TELEMETRY_KEY, type BenchDevice, type MqttPublisher } from './lib/monitoring-senders.ts';
 import { closeAll, connectMany, connectRelay, residentBytes, subscribe } from './lib/monitoring-sockets.ts';
 import { openBenchStore, type BenchStore } from './lib/monitoring-store.ts';
-import { MQTT_URL, platformEnv, runId } from './lib/platform-env.ts';
+import { platformEnv, runId } from './lib/platform-env.ts';
+import { connectDevices, deleteBridgeQueue, startBenchBroker } from './lib/project-broker.ts';
 import { deleteRunKeys } from './lib/redis-cleanup.ts';
 import { progress, round } from './lib/report.ts';
 import { call, logIn, registerBenchUser } from './signing.ts';
@@ -268,19 +269,15 @@ async function e2eMqttFigure(gateway: Gateway): Promise<void> {
     // The platform's default number of bridge connections, not one of the bench's: mqtt.js hands the bridge
     // one PUBLISH at a time per connection (the next only after the PUBACK), so the connections bound its rate,
     // and the figure should follow the default when it changes.
-    const bridgeEnv = { ...env, PORT: String(port), MQTT_URL, MQTT_BRIDGE_GROUP: `bench-${runId}-monitoring` };
+    const mosquitto = await startBenchBroker();
+    const bridgeEnv = { ...env, PORT: String(port), MQTT_URL: mosquitto.platformUrl, MQTT_BRIDGE_GROUP: `bench-${runId}-monitoring` };
     const bridgeConnections = loadConfig({ ...process.env, ...bridgeEnv }).MQTT_BRIDGE_CONNECTIONS;
     const bridge = await startServer('bridge', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'bridge'], bridgeEnv, port);
     const publishers: MqttPublisher[] = [];
     let polling = true;
     let poller: Promise<void> | undefined;
     try {
-      for (const [i, device] of devices.entries()) {
-        // No reconnects: a dropped publisher must fail the figure, not resend behind its back.
-        const client = await mqtt.connectAsync(MQTT_URL, { protocolVersion: 5, clientId: `bench-${runId}-mon-${i}`, connectTimeout: 5_000, reconnectPeriod: 0 });
-        client.on('error', () => {});
-        publishers.push({ client, device });
-      }
+      publishers.push(...(await connectDevices(mosquitto.devicesUrl, devices)));
       // The stored count, refreshed all along: the publishers pause on it (see MQTT_MAX_BACKLOG).
       let storedNow = await db.count(ids);
       poller = (async () => {
@@ -350,6 +347,8 @@ async function e2eMqttFigure(gateway: Gateway): Promise<void> {
       await poller;
       await Promise.allSettled(publishers.map((p) => p.client.endAsync(true)));
       await stopChild(bridge);
+      await mosquitto.stop();
+      await deleteBridgeQueue(`bench-${runId}-monitoring`).catch(() => undefined);
     }
   });
 }

@@ -3,7 +3,7 @@
  * RabbitMQ.
  *
  *   devices.telemetry.http.points-{1,10,100}   POST /telemetry with Authorization: Device <token>, in points/s
- *   devices.telemetry.mqtt                     MQTT 5 through Mosquitto and the bridge (`iotfn bridge`), in msg/s
+ *   devices.telemetry.mqtt                     MQTT 5 through Mosquitto (project config) and the bridge, in msg/s
  *
  * Each figure has its own delivery probe (a queue bound to the telemetry exchange, see lib/delivery-probe.ts)
  * and reports `sent`, `confirmedInQueue` and `lost`. Over HTTP `sent` counts the 202 answers: a 202 means the
@@ -20,13 +20,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Bus } from '../shared/ports/bus.ts';
 import { queues } from '../shared/bus/topology.ts';
 import { freePort, logsSince, startServer, stopChild, type Child } from './lib/children.ts';
 import { openDeliveryProbe, type Delivery, type DeliveryProbe } from './lib/delivery-probe.ts';
 import { percentile, runLoad, statusCounts } from './lib/load.ts';
-import { MQTT_URL, runId } from './lib/platform-env.ts';
+import { runId } from './lib/platform-env.ts';
+import { connectDevices, startBenchBroker } from './lib/project-broker.ts';
 import { progress, round, type Figure, type RunFigure } from './lib/report.ts';
 import { call } from './signing.ts';
 
@@ -193,22 +194,18 @@ interface PublishTally {
 async function mqttTelemetry(bench: TelemetryBench, devices: FleetDevice[]): Promise<Figure> {
   const port = await freePort();
   const group = `bench-${runId}`;
+  const broker = await startBenchBroker();
   const bridge = await startServer(
     'bridge',
     process.execPath,
     ['--import', 'tsx', 'bin/iotfn.ts', 'bridge'],
-    { ...bench.env, PORT: String(port), MQTT_URL, MQTT_BRIDGE_GROUP: group, MQTT_BRIDGE_CONNECTIONS: '4' },
+    { ...bench.env, PORT: String(port), MQTT_URL: broker.platformUrl, MQTT_BRIDGE_GROUP: group, MQTT_BRIDGE_CONNECTIONS: '4' },
     port,
   );
   const publishers: Publisher[] = [];
   let probe: DeliveryProbe | undefined;
   try {
-    for (const [i, device] of devices.entries()) {
-      // No reconnects: a dropped publisher must fail the figure, not resend behind its back.
-      const client = await mqtt.connectAsync(MQTT_URL, { protocolVersion: 5, clientId: `bench-${runId}-${i}`, connectTimeout: 5_000, reconnectPeriod: 0 });
-      client.on('error', () => {});
-      publishers.push({ client, device });
-    }
+    publishers.push(...(await connectDevices(broker.devicesUrl, devices)));
     probe = await openDeliveryProbe(bench.bus, 'mqtt');
 
     // Warm-up: JIT, the bridge's device-token cache, the confirm channel. Settled before the count starts.
@@ -249,6 +246,8 @@ async function mqttTelemetry(bench: TelemetryBench, devices: FleetDevice[]): Pro
     await Promise.allSettled(publishers.map((p) => p.client.endAsync(true)));
     await probe?.remove().catch((error: Error) => progress(`could not delete queue ${probe?.queue}: ${error.message}`));
     await stopChild(bridge);
+    await bench.bus.deleteQueue(queues.deviceEdge(group)).catch(() => undefined);
+    await broker.stop();
   }
 }
 
@@ -273,7 +272,7 @@ async function publishFor(publishers: Publisher[], seconds: number, probe: Deliv
   await Promise.all(
     publishers.map(async ({ client, device }) => {
       const topic = `devices/${device.id}/telemetry`;
-      const options = { qos: 1 as const, properties: { userProperties: { token: device.token } } };
+      const options = { qos: 1 as const };
       while (performance.now() < stopAt) {
         if (backlog() >= MQTT_MAX_BACKLOG) {
           const waitStarted = performance.now();

@@ -21,6 +21,15 @@ docker tag iotfn:0.1.0 localhost:32000/iotfn-get-device:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-update-device:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-delete-device:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-rotate-device-token:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-set-device-config:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-get-device-config:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-send-command:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-list-commands:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-get-command:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-get-config-for-device:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-report-device-state:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-pending-device-commands:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-post-command-result:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-publish-telemetry:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-ingest-telemetry:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-purge-device-telemetry:0.1.0
@@ -54,6 +63,15 @@ if [ "${1:-}" = "--push" ]; then
   docker push localhost:32000/iotfn-update-device:0.1.0
   docker push localhost:32000/iotfn-delete-device:0.1.0
   docker push localhost:32000/iotfn-rotate-device-token:0.1.0
+  docker push localhost:32000/iotfn-set-device-config:0.1.0
+  docker push localhost:32000/iotfn-get-device-config:0.1.0
+  docker push localhost:32000/iotfn-send-command:0.1.0
+  docker push localhost:32000/iotfn-list-commands:0.1.0
+  docker push localhost:32000/iotfn-get-command:0.1.0
+  docker push localhost:32000/iotfn-get-config-for-device:0.1.0
+  docker push localhost:32000/iotfn-report-device-state:0.1.0
+  docker push localhost:32000/iotfn-pending-device-commands:0.1.0
+  docker push localhost:32000/iotfn-post-command-result:0.1.0
   docker push localhost:32000/iotfn-publish-telemetry:0.1.0
   docker push localhost:32000/iotfn-ingest-telemetry:0.1.0
   docker push localhost:32000/iotfn-purge-device-telemetry:0.1.0

@@ -11,9 +11,9 @@ case "$target" in
   bridge) exec node --import tsx bin/iotfn.ts bridge ;;
   triggers) exec node --import tsx bin/iotfn.ts triggers ;;
   gateway) exec node --import tsx bin/iotfn.ts dev ;;
-  register|login|refresh|logout|me|jwks|addDevice|bulkAddDevices|searchDevices|getDevice|updateDevice|deleteDevice|rotateDeviceToken|publishTelemetry|ingestTelemetry|purgeDeviceTelemetry|queryMetrics|latestMetrics|queryManyDevices|deleteTelemetry|forecastMetric|addAlertRule|listAlertRules|updateAlertRule|deleteAlertRule|listAlerts|acknowledgeAlert)
+  register|login|refresh|logout|me|jwks|addDevice|bulkAddDevices|searchDevices|getDevice|updateDevice|deleteDevice|rotateDeviceToken|setDeviceConfig|getDeviceConfig|sendCommand|listCommands|getCommand|getConfigForDevice|reportDeviceState|pendingDeviceCommands|postCommandResult|publishTelemetry|ingestTelemetry|purgeDeviceTelemetry|queryMetrics|latestMetrics|queryManyDevices|deleteTelemetry|forecastMetric|addAlertRule|listAlertRules|updateAlertRule|deleteAlertRule|listAlerts|acknowledgeAlert)
     exec node --import tsx node_modules/.bin/functions-framework --source=functions/index.ts --target="$target" ;;
   *)
-    echo "FUNCTION_TARGET: expected one of register, login, refresh, logout, me, jwks, addDevice, bulkAddDevices, searchDevices, getDevice, updateDevice, deleteDevice, rotateDeviceToken, publishTelemetry, ingestTelemetry, purgeDeviceTelemetry, queryMetrics, latestMetrics, queryManyDevices, deleteTelemetry, forecastMetric, addAlertRule, listAlertRules, updateAlertRule, deleteAlertRule, listAlerts, acknowledgeAlert, relay, bridge, triggers, gateway, got \"$target\"" >&2
+    echo "FUNCTION_TARGET: expected one of register, login, refresh, logout, me, jwks, addDevice, bulkAddDevices, searchDevices, getDevice, updateDevice, deleteDevice, rotateDeviceToken, setDeviceConfig, getDeviceConfig, sendCommand, listCommands, getCommand, getConfigForDevice, reportDeviceState, pendingDeviceCommands, postCommandResult, publishTelemetry, ingestTelemetry, purgeDeviceTelemetry, queryMetrics, latestMetrics, queryManyDevices, deleteTelemetry, forecastMetric, addAlertRule, listAlertRules, updateAlertRule, deleteAlertRule, listAlerts, acknowledgeAlert, relay, bridge, triggers, gateway, got \"$target\"" >&2
     exit 64 ;;
 esac

@@ -17,6 +17,15 @@ import getDevice from './devices/get-device.ts';
 import updateDevice from './devices/update-device.ts';
 import deleteDevice from './devices/delete-device.ts';
 import rotateDeviceToken from './devices/rotate-device-token.ts';
+import setDeviceConfig from './devices/set-device-config.ts';
+import getDeviceConfig from './devices/get-device-config.ts';
+import sendCommand from './devices/send-command.ts';
+import listCommands from './devices/list-commands.ts';
+import getCommand from './devices/get-command.ts';
+import getConfigForDevice from './devices/get-config-for-device.ts';
+import reportDeviceState from './devices/report-device-state.ts';
+import pendingDeviceCommands from './devices/pending-device-commands.ts';
+import postCommandResult from './devices/post-command-result.ts';
 import publishTelemetry from './devices/publish-telemetry.ts';
 import ingestTelemetry from './monitoring/ingest-telemetry.ts';
 import purgeDeviceTelemetry from './monitoring/purge-device-telemetry.ts';
@@ -46,6 +55,15 @@ export const functions: readonly PlatformFunction[] = [
   updateDevice,
   deleteDevice,
   rotateDeviceToken,
+  setDeviceConfig,
+  getDeviceConfig,
+  sendCommand,
+  listCommands,
+  getCommand,
+  getConfigForDevice,
+  reportDeviceState,
+  pendingDeviceCommands,
+  postCommandResult,
   publishTelemetry,
   ingestTelemetry,
   purgeDeviceTelemetry,

@@ -6,6 +6,8 @@
  *   socket.emit('subscribe', { deviceIds: [id] }, ({ accepted, refused }) => …);
  *   socket.on('telemetry', ({ deviceId, ts, values }) => …);   socket.on('device:status', ({ deviceId, online }) => …);
  *   socket.on('alert', ({ alert }) => …);   // an alert of the device opened or cleared
+ *   socket.on('device:config', ({ deviceId, kind, version, … }) => …);   // kind 'desired' (config) or 'reported' (state)
+ *   socket.on('command', ({ command }) => …);   // a command to the device changed status
  *
  * Each relay process binds its own exclusive queue to the telemetry and device-event exchanges, so several
  * relays behind a load balancer each serve their own clients with nothing shared but RabbitMQ. The access
@@ -46,6 +48,10 @@ const TelemetryEvent = z.object({
 const StatusEvent = z.object({ data: z.object({ deviceId: z.string(), online: z.boolean(), lastSeenAt: z.string() }) });
 const DeletedEvent = z.object({ data: z.object({ deviceId: z.string() }) });
 const AlertEvent = z.object({ data: z.object({ deviceId: z.string(), alert: z.record(z.string(), z.unknown()) }) });
+const ConfigEvent = z.object({ data: z.looseObject({ deviceId: z.string() }) });
+const CommandEvent = z.object({ data: z.object({ deviceId: z.string(), command: z.record(z.string(), z.unknown()) }) });
+/** Which side of the configuration each event carries, for `device:config`. */
+const configKinds: Record<string, 'desired' | 'reported'> = { 'device.config.updated': 'desired', 'device.state.reported': 'reported' };
 
 const room = (deviceId: string) => `device:${deviceId}`;
 /**
@@ -149,6 +155,9 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       { exchange: exchanges.events, pattern: 'device.status' },
       { exchange: exchanges.events, pattern: 'device.deleted' },
       { exchange: exchanges.events, pattern: 'alert.*' },
+      { exchange: exchanges.events, pattern: 'device.config.updated' },
+      { exchange: exchanges.events, pattern: 'device.state.reported' },
+      { exchange: exchanges.events, pattern: 'command.updated' },
     ],
   });
   const subscription: Subscription = await deps.bus.consume(
@@ -195,6 +204,17 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         // Rare and each one matters: never coalesced or skipped like telemetry.
         io.to(room(parsed.data.data.deviceId)).emit('alert', { alert: parsed.data.data.alert });
         relayEmitted.inc({ event: 'alert' });
+      } else if (configKinds[message.routingKey]) {
+        const parsed = ConfigEvent.safeParse(event);
+        if (!parsed.success) return;
+        // Each version matters to whoever watches a rollout: never coalesced or skipped.
+        io.to(room(parsed.data.data.deviceId)).emit('device:config', { ...parsed.data.data, kind: configKinds[message.routingKey] });
+        relayEmitted.inc({ event: 'device:config' });
+      } else if (message.routingKey === 'command.updated') {
+        const parsed = CommandEvent.safeParse(event);
+        if (!parsed.success) return;
+        io.to(room(parsed.data.data.deviceId)).emit('command', { command: parsed.data.data.command });
+        relayEmitted.inc({ event: 'command' });
       }
     },
     { prefetch: 500 },

@@ -83,6 +83,17 @@ export const configSchema = z.object({
   OPEN_METEO_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(2000),
   /** A device is online while its last message is at most this old. */
   DEVICE_ONLINE_SECONDS: seconds(120),
+  /**
+   * The key device tokens are derived from (HMAC of the device id and its token generation): the platform can
+   * then give the production MQTT broker each device's credentials without ever storing a token. At least 32
+   * characters; required in production; development keeps a generated one in DATA_DIR.
+   */
+  DEVICE_TOKEN_SECRET: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .optional()
+    .refine((v) => v === undefined || v.length >= 32, { message: 'expected at least 32 characters' }),
   /** How long a device token lookup is cached (changes invalidate it at once). */
   DEVICE_CACHE_SECONDS: seconds(300),
   LOGIN_MAX_PER_ACCOUNT: z.coerce.number().int().positive().default(10),

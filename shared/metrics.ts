@@ -37,8 +37,8 @@ export const httpDuration = new client.Histogram({
 
 export const mqttMessages = new client.Counter({
   name: metricNames.mqttMessages,
-  help: 'MQTT telemetry messages handled, by result (published, malformed, unauthorized, too-many-points, unavailable)',
-  labelNames: ['result'] as const,
+  help: 'MQTT messages from devices handled, by kind (telemetry, state, command-result) and result (accepted, malformed, unauthorized, not-found, conflict, unavailable)',
+  labelNames: ['kind', 'result'] as const,
   registers: [metricsRegistry],
 });
 

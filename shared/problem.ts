@@ -19,6 +19,8 @@ export const problemKinds = {
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   'email-taken': { status: 409, title: 'The email is already registered' },
+  'command-expired': { status: 409, title: 'The command expired before it was completed' },
+  'precondition-failed': { status: 412, title: 'The resource changed since the version given' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'too-many-points': { status: 413, title: 'Too many telemetry points in one request' },
   'unsupported-media-type': { status: 415, title: 'Unsupported content type' },

@@ -32,8 +32,8 @@ export const fleetUsage = `usage: fleet.ts --url URL (--email E --password P | -
   --messages N            messages per device, then stop
   --http                  send over HTTP (POST /telemetry) instead of MQTT
   --mqtt-url URL          the MQTT broker (default: the embedded broker at the API's host, port 1883)
-  --broker KIND           embedded (MQTT 3.1.1, id and token as username and password) or mosquitto
-                          (MQTT 5, token in the "token" user property); default embedded without --mqtt-url
+  --broker KIND           embedded (MQTT 3.1.1) or mosquitto (MQTT 5); both take the device id and token
+                          as username and password; default embedded without --mqtt-url
   --seed N                makes the signals repeatable (default: random)
   --devices FILE          reuse devices: JSON [{"id", "token"}] (or a POST /devices/bulk answer)
   --save-devices FILE     write the provisioned devices' ids and tokens there, to reuse them later

@@ -3,12 +3,14 @@
  * files equal the checked-in ones; the Dockerfile has the stages, user and probe it should; the image's entry
  * point and health probe run for real (outside a container, from the repository); docker-compose.yml parses and
  * has a service, image tag and health-gated dependencies for every function; no secret is committed; and the
- * Mosquitto configuration runs in the real Mosquitto and lets only the bridge read device messages.
+ * Mosquitto configuration runs in the real Mosquitto (dynamic security: no anonymous client, an account per
+ * device that the admin account creates, each allowed its own topic only).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -17,8 +19,9 @@ import { configSchema } from '../shared/config.ts';
 import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
 import { imageTag, kebab } from '../deploy/settings.ts';
 import { buildFolders, healthProbe, imageTargets, importGraph, nodeImage, renderContainerArtefacts, runtimeFolders } from '../deploy/renderers/container.ts';
-import { composeSecrets, configDefault, mosquittoFiles, mqttBridgeUser, renderCompose, upstreamServices } from '../deploy/renderers/compose.ts';
+import { composeSecrets, configDefault, mosquittoFiles, mqttBridgeUser, mqttDevicePort, mqttPlatformPort, renderCompose, upstreamServices } from '../deploy/renderers/compose.ts';
 import { services } from './support/services.ts';
+import { dynsecCommands, startProjectMosquitto, type ProjectMosquitto } from './support/mosquitto.ts';
 import { exitCode, freePort, freshSigningKeyPem, repoRoot, startProcess, waitForHttp, type Started } from './support/processes.ts';
 import { settleWithin, until } from './support/wait.ts';
 
@@ -197,6 +200,7 @@ interface ComposeService {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  command?: string[];
   ports?: string[];
   expose?: string[];
   volumes?: string[];
@@ -321,92 +325,192 @@ compose.run();
 // --- mosquitto ---------------------------------------------------------------------------------------------
 
 const broker = suite('mosquitto configuration, in the real Mosquitto');
-const b: { dir?: string; started?: Started; url?: string; clients: mqtt.MqttClient[] } = { clients: [] };
-const bridgePassword = 'test-bridge-password';
+const b: { mosquitto?: ProjectMosquitto; admin?: mqtt.MqttClient; clients: mqtt.MqttClient[]; dirs: string[] } = { clients: [], dirs: [] };
+const deviceId = 'd-test-1';
+const devicePassword = `pw-${randomBytes(12).toString('hex')}`;
 
 broker.before(async () => {
-  const port = await freePort();
-  b.dir = mkdtempSync(join(tmpdir(), 'iotfn-mosquitto-'));
-  // Mosquitto drops to its own user, which must be able to read the files.
-  chmodSync(b.dir, 0o755);
-  const { conf, acl } = mosquittoFiles({ listener: `${port} 127.0.0.1`, configDir: b.dir, dataDir: b.dir });
-  writeFileSync(join(b.dir, 'mosquitto.conf'), conf);
-  writeFileSync(join(b.dir, 'acl'), acl);
-  // What the Compose service does at start: the bridge's password file, from the secret.
-  const passwd = spawnSync('mosquitto_passwd', ['-c', '-b', join(b.dir, 'passwd'), mqttBridgeUser, bridgePassword]);
-  assert.is(passwd.status, 0, String(passwd.stderr));
-  chmodSync(join(b.dir, 'passwd'), 0o644);
-  b.started = startProcess('mosquitto', ['-c', join(b.dir, 'mosquitto.conf')], {});
-  b.url = `mqtt://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const client = await mqtt.connectAsync(b.url, { protocolVersion: 5, connectTimeout: 1000, reconnectPeriod: 0 }).catch(() => undefined);
-    if (client) {
-      await client.endAsync();
-      break;
-    }
-    if (Date.now() > deadline || b.started.child.exitCode !== null) throw new Error(`mosquitto did not start: ${b.started.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  b.mosquitto = await startProjectMosquitto();
 });
 
-const connect = async (options: mqtt.IClientOptions = {}) => {
-  const client = await mqtt.connectAsync(b.url!, { protocolVersion: 5, connectTimeout: 5000, reconnectPeriod: 0, ...options });
+const connect = async (url: string, options: mqtt.IClientOptions = {}) => {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, connectTimeout: 5000, reconnectPeriod: 0, ...options });
   b.clients.push(client);
   return client;
 };
+const admin = async () => (b.admin ??= await connect(b.mosquitto!.platformUrl));
+const asDevice = (id = deviceId, password = devicePassword, options: mqtt.IClientOptions = {}) => connect(b.mosquitto!.devicesUrl, { username: id, password, ...options });
 
-/** The messages a client receives from now on. */
-function inbox(client: mqtt.MqttClient): Array<{ topic: string; token: unknown }> {
-  const messages: Array<{ topic: string; token: unknown }> = [];
-  client.on('message', (topic, _payload, packet) => messages.push({ topic, token: packet.properties?.userProperties?.token }));
-  return messages;
+/** A device's role and account, as the bridge creates them: its own telemetry topic only. */
+const deviceAccount = (id: string, password: string) => [
+  { command: 'createRole', rolename: `device:${id}`, acls: [{ acltype: 'publishClientSend', topic: `devices/${id}/telemetry`, allow: true }] },
+  { command: 'createClient', username: id, password, roles: [{ rolename: `device:${id}` }] },
+];
+
+/** Publishes at QoS 1 and returns the PUBACK's reason code (0 when the broker sends none). */
+async function pubackReason(client: mqtt.MqttClient, topic: string, payload: string | Buffer): Promise<number> {
+  let reason: number | undefined;
+  const onPacket = (packet: mqtt.Packet) => {
+    if (packet.cmd === 'puback') reason = packet.reasonCode ?? 0;
+  };
+  client.on('packetreceive', onPacket);
+  try {
+    const outcome = await settleWithin(client.publishAsync(topic, payload, { qos: 1 }), 5000);
+    assert.not.equal(outcome, 'timed out', `no PUBACK for ${topic}`);
+    return reason ?? -1;
+  } finally {
+    client.off('packetreceive', onPacket);
+  }
 }
 
-broker('only the bridge account reads device telemetry (token property included), through its shared subscription', async () => {
-  const bridge = await connect({ username: mqttBridgeUser, password: bridgePassword });
+/** Runs a mosquitto_pub or mosquitto_sub command line without credentials against a port. */
+function anonymous(tool: 'mosquitto_pub' | 'mosquitto_sub', port: number, version: 'mqttv311' | 'mqttv5') {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-V', version, '-t', 'devices/d-any/telemetry'];
+  return spawnSync(tool, tool === 'mosquitto_pub' ? [...args, '-m', '{"values":{"t":1}}', '-q', '1'] : [...args, '-C', '1', '-W', '3'], { encoding: 'utf8', timeout: 10_000 });
+}
+
+broker('an anonymous CONNECT is refused on both listeners, over MQTT 3.1.1 and 5', async () => {
+  const { devicePort, platformPort } = b.mosquitto!;
+  for (const port of [devicePort, platformPort]) {
+    for (const tool of ['mosquitto_pub', 'mosquitto_sub'] as const) {
+      for (const version of ['mqttv311', 'mqttv5'] as const) {
+        const result = anonymous(tool, port, version);
+        assert.ok(result.status !== 0 && result.status !== null, `${tool} -V ${version} on ${port} is refused (exit ${result.status})`);
+        assert.match(result.stderr, /not authori[sz]ed/i, `${tool} -V ${version} on ${port}: ${result.stderr}`);
+      }
+    }
+  }
+  await until("the broker's log says why", () => (b.mosquitto!.output().match(/disconnected, not authorised/g)?.length ?? 0) >= 8, 5000);
+});
+
+broker('the admin account (MQTT_BRIDGE_PASSWORD) signs in on the platform listener and creates a device account over $CONTROL/dynamic-security/v1', async () => {
+  const responses = await dynsecCommands(await admin(), deviceAccount(deviceId, devicePassword));
+  assert.equal(responses.map((r) => [r.command, r.error]), [['createRole', undefined], ['createClient', undefined]]);
+  const refused = mqtt.connectAsync(b.mosquitto!.platformUrl.replace(`:${b.mosquitto!.adminPassword}@`, ':wrong@'), { protocolVersion: 5, connectTimeout: 3000, reconnectPeriod: 0 });
+  assert.is(await settleWithin(refused.then((client) => client.endAsync()), 5000), 'rejected', 'a wrong admin password is refused');
+});
+
+broker("a device publishes to its own telemetry topic (PUBACK 0 or 16), is not authorised (135) on another device's, and its wrong password is refused", async () => {
+  const device = await asDevice();
+  const own = await pubackReason(device, `devices/${deviceId}/telemetry`, JSON.stringify({ values: { t: 1 } }));
+  assert.ok(own === 0 || own === 16, `PUBACK reason ${own}`);
+  assert.is(await pubackReason(device, 'devices/d-someone-else/telemetry', JSON.stringify({ values: { t: 1 } })), 135);
+  assert.is(await pubackReason(device, `devices/${deviceId}/commands`, 'x'), 135, 'nor on a topic its role does not allow');
+  const wrong = mqtt.connectAsync(b.mosquitto!.devicesUrl, { protocolVersion: 5, username: deviceId, password: 'wrong', connectTimeout: 3000, reconnectPeriod: 0 });
+  assert.is(await settleWithin(wrong.then((client) => client.endAsync()), 5000), 'rejected');
+});
+
+broker("the admin account receives the devices' telemetry through a shared subscription", async () => {
+  const bridge = await admin();
+  const received: string[] = [];
+  bridge.on('message', (topic) => received.push(topic));
   const granted = await bridge.subscribeAsync('$share/iotfn-bridge/devices/+/telemetry', { qos: 1 });
   assert.ok(granted.every((g) => g.qos < 0x80), 'the shared subscription is granted');
-  // Mosquitto grants any subscription and applies the ACL when it delivers: an eavesdropper receives nothing.
-  const eavesdropper = await connect();
-  await eavesdropper.subscribeAsync('devices/+/telemetry', { qos: 1 });
-  const [toBridge, toEavesdropper] = [inbox(bridge), inbox(eavesdropper)];
-  const device = await connect();
-  await device.publishAsync('devices/d-1/telemetry', JSON.stringify({ values: { t: 1 } }), { qos: 1, properties: { userProperties: { token: 'device-token' } } });
-  await until('the bridge receives the message', () => toBridge.length > 0, 5000);
+  const device = await asDevice();
+  assert.is(await pubackReason(device, `devices/${deviceId}/telemetry`, JSON.stringify({ values: { t: 2 } })), 0, 'a subscriber now: reason 0');
+  await until('the bridge receives the message', () => received.includes(`devices/${deviceId}/telemetry`), 5000);
+  await bridge.unsubscribeAsync('$share/iotfn-bridge/devices/+/telemetry');
+});
+
+broker("on the devices' listener the client id is the user name: a device cannot take over another's session", async () => {
+  const otherId = 'd-test-2';
+  const otherPassword = `pw-${randomBytes(12).toString('hex')}`;
+  const responses = await dynsecCommands(await admin(), deviceAccount(otherId, otherPassword));
+  assert.ok(responses.every((r) => !r.error), JSON.stringify(responses));
+  const other = await asDevice(otherId, otherPassword, { clientId: otherId });
+  let otherClosed = false;
+  other.on('close', () => (otherClosed = true));
+  // Same client id as the other device: without use_username_as_clientid the broker would disconnect it.
+  const intruder = await asDevice(deviceId, devicePassword, { clientId: otherId });
   await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal(toBridge, [{ topic: 'devices/d-1/telemetry', token: 'device-token' }]);
-  assert.equal(toEavesdropper, []);
+  assert.not.ok(otherClosed, 'the other device stays connected');
+  assert.ok(intruder.connected);
+  const reason = await pubackReason(other, `devices/${otherId}/telemetry`, '{"values":{"t":3}}');
+  assert.ok(reason === 0 || reason === 16, `the other device still publishes (${reason})`);
 });
 
-broker('a device cannot publish anywhere but a telemetry topic', async () => {
-  const device = await connect();
-  // MQTT 5: the broker answers a refused QoS 1 publish with a PUBACK reason code, which mqtt.js turns into an error.
-  const refused = await device.publishAsync('devices/d-1/commands', 'x', { qos: 1 }).then(
-    () => undefined,
-    (error: Error) => error,
-  );
-  assert.match(String(refused?.message), /not authori[sz]ed/i);
-  await device.publishAsync('devices/d-1/telemetry', 'y', { qos: 1 });
+broker('changing or deleting a device account disconnects its client at once', async () => {
+  const id = 'd-test-3';
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  await dynsecCommands(await admin(), deviceAccount(id, password));
+  const device = await asDevice(id, password);
+  const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+  const [response] = await dynsecCommands(await admin(), [{ command: 'deleteClient', username: id }]);
+  assert.is(response?.error, undefined);
+  assert.is(await settleWithin(closed, 5000), 'resolved', 'kicked');
+  const again = mqtt.connectAsync(b.mosquitto!.devicesUrl, { protocolVersion: 5, username: id, password, connectTimeout: 3000, reconnectPeriod: 0 });
+  assert.is(await settleWithin(again.then((client) => client.endAsync()), 5000), 'rejected');
 });
 
-broker("the container's health check command gets the broker's uptime in time", () => {
+broker('a PUBLISH of a full telemetry body passes; one over max_packet_size closes the connection', async () => {
+  const { conf } = mosquittoFiles();
+  const maxPacketSize = Number(/^max_packet_size (\d+)$/m.exec(conf)?.[1]);
+  const bodyLimit = Number(configDefault('BODY_LIMIT_BYTES'));
+  assert.ok(maxPacketSize > bodyLimit, `max_packet_size ${maxPacketSize} leaves room over BODY_LIMIT_BYTES ${bodyLimit}`);
+  for (const protocolVersion of [5, 4] as const) {
+    const device = await asDevice(deviceId, devicePassword, { protocolVersion });
+    const reason = await pubackReason(device, `devices/${deviceId}/telemetry`, Buffer.alloc(bodyLimit, 'a'));
+    assert.ok(reason === 0 || reason === 16, `MQTT ${protocolVersion}: a body of BODY_LIMIT_BYTES is accepted (${reason})`);
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    device.publish(`devices/${deviceId}/telemetry`, Buffer.alloc(maxPacketSize, 'a'), { qos: 1 });
+    assert.is(await settleWithin(closed, 5000), 'resolved', `MQTT ${protocolVersion}: the broker closes the connection`);
+    device.end(true);
+  }
+});
+
+broker("the Compose service's health check signs in as the admin on the platform listener", () => {
   const { services: all } = composeFile();
-  const test = all.mosquitto!.healthcheck!.test.slice(1).map((arg) => arg.replace('$$', '$'));
-  const port = new URL(b.url!).port;
-  const result = spawnSync(test[0]!, [...test.slice(1), '-p', port], { timeout: 10_000 });
-  assert.is(result.status, 0, String(result.stderr));
+  const [kind, shell, flag, command] = all.mosquitto!.healthcheck!.test as [string, string, string, string];
+  assert.equal([kind, shell, flag], ['CMD', 'sh', '-c']);
+  assert.ok(command.includes(`-p ${mqttPlatformPort}`), command);
+  const local = command.replaceAll('$$', '$').replace(`-p ${mqttPlatformPort}`, `-p ${b.mosquitto!.platformPort}`);
+  const run = (password: string) => spawnSync('sh', ['-c', local], { env: { ...process.env, MQTT_BRIDGE_PASSWORD: password }, encoding: 'utf8', timeout: 10_000 });
+  const healthy = run(b.mosquitto!.adminPassword);
+  assert.is(healthy.status, 0, healthy.stderr);
+  assert.match(healthy.stdout, /\d+ seconds/);
+  assert.is.not(run('wrong').status, 0, 'a wrong password fails the check');
 });
 
-broker('a wrong bridge password is refused', async () => {
-  const refused = mqtt.connectAsync(b.url!, { protocolVersion: 5, username: mqttBridgeUser, password: 'wrong', connectTimeout: 3000, reconnectPeriod: 0 });
-  assert.is(await settleWithin(refused.then((client) => client.endAsync()), 5000), 'rejected');
+broker("the Compose service's start command makes the dynamic-security file on the first start only", () => {
+  const { services: all } = composeFile();
+  const service = all.mosquitto!;
+  assert.ok(service.ports?.length === 1 && service.ports[0] === `${mqttDevicePort}:${mqttDevicePort}`, 'only the devices listener is published');
+  assert.ok(service.expose?.includes(String(mqttPlatformPort)));
+  assert.ok(service.volumes?.includes('mosquitto-data:/mosquitto/data'), 'the dynamic-security file and the persistence file are kept');
+  assert.match(mosquittoFiles().conf, /^plugin_opt_config_file \/mosquitto\/data\/dynamic-security\.json$/m);
+  const start = service.command!;
+  assert.equal(start.slice(0, 2), ['sh', '-c']);
+  assert.ok(start[2]!.includes(`mosquitto_ctrl dynsec init /mosquitto/data/dynamic-security.json ${mqttBridgeUser} "$$MQTT_BRIDGE_PASSWORD"`), start[2]);
+  const dir = mkdtempSync(join(tmpdir(), 'iotfn-mosquitto-start-'));
+  b.dirs.push(dir);
+  // The command as the container's shell runs it, in a folder of ours and without starting the broker.
+  const local = start[2]!.replaceAll('$$', '$').replaceAll('/mosquitto/data', dir).replace(/exec mosquitto -c \S+$/, 'echo started');
+  const run = (password: string) => spawnSync('sh', ['-c', local], { env: { ...process.env, MQTT_BRIDGE_PASSWORD: password }, encoding: 'utf8', timeout: 10_000 });
+  const first = run('first-password');
+  assert.is(first.status, 0, first.stderr);
+  assert.match(first.stdout, /started/);
+  const made = readFileSync(join(dir, 'dynamic-security.json'), 'utf8');
+  assert.match(made, new RegExp(`"username":\\s*"${mqttBridgeUser}"`));
+  const second = run('second-password');
+  assert.is(second.status, 0, second.stderr);
+  assert.match(second.stdout, /started/);
+  assert.is(readFileSync(join(dir, 'dynamic-security.json'), 'utf8'), made, 'a restart keeps the accounts');
+});
+
+broker('the accounts survive a restart: the device signs in and publishes again', async () => {
+  await Promise.allSettled(b.clients.splice(0).map((client) => client.endAsync(true)));
+  b.admin = undefined;
+  await b.mosquitto!.restart();
+  const device = await asDevice();
+  const reason = await pubackReason(device, `devices/${deviceId}/telemetry`, JSON.stringify({ values: { t: 4 } }));
+  assert.ok(reason === 0 || reason === 16, `PUBACK reason ${reason}`);
+  assert.is(await pubackReason(device, 'devices/d-someone-else/telemetry', '{}'), 135, 'and its role still limits it');
 });
 
 broker.after(async () => {
   await Promise.allSettled(b.clients.map((client) => client.endAsync(true)));
-  await b.started?.stop();
-  if (b.dir) rmSync(b.dir, { recursive: true, force: true });
+  await b.mosquitto?.stop();
+  for (const dir of b.dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 broker.run();

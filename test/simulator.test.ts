@@ -12,7 +12,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { call, goodPassword, randomEmail, startPlatform, type TestPlatform } from './support/platform.ts';
 import { repoRoot } from './support/processes.ts';
-import { services } from './support/services.ts';
+import { startProjectMosquitto, type ProjectMosquitto } from './support/mosquitto.ts';
+import { queues } from '../shared/bus/topology.ts';
 import { until } from './support/wait.ts';
 import { isDropout, profileOf, readingAt, type Reading } from '../simulators/signals.ts';
 import { mulberry32 } from '../simulators/prng.ts';
@@ -201,13 +202,20 @@ http.run();
 
 const bridged = suite('simulated fleet over MQTT through Mosquitto and the bridge');
 let bp: TestPlatform | undefined;
+let broker: ProjectMosquitto | undefined;
+const bridgeGroup = `sim-${Math.random().toString(36).slice(2, 8)}`;
 bridged.before(async () => {
-  bp = await startPlatform({ env: { MQTT_URL: services.mqttUrl, MQTT_BRIDGE_GROUP: `sim-${Math.random().toString(36).slice(2, 8)}` }, mqtt: true });
+  broker = await startProjectMosquitto();
+  bp = await startPlatform({ env: { MQTT_URL: broker.platformUrl, MQTT_BRIDGE_GROUP: bridgeGroup }, mqtt: true });
 });
-bridged.after(async () => bp?.close());
+bridged.after(async () => {
+  await bp?.deps.bus.deleteQueue(queues.deviceEdge(bridgeGroup)).catch(() => undefined);
+  await bp?.close();
+  await broker?.stop();
+});
 
-bridged('5 devices × 20 readings over MQTT 5 with the token property: every acknowledged value is stored', async () => {
-  await fleetArrives(bp!, { transport: 'mqtt', broker: 'mosquitto', mqttUrl: services.mqttUrl });
+bridged('5 devices × 20 readings over MQTT 5 with id and token: every acknowledged value is stored', async () => {
+  await fleetArrives(bp!, { transport: 'mqtt', broker: 'mosquitto', mqttUrl: broker!.devicesUrl });
 });
 
 bridged.run();

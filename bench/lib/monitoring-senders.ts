@@ -143,7 +143,7 @@ export async function publishMqttFor(options: MqttSendOptions): Promise<MqttSend
   await Promise.all(
     options.publishers.map(async ({ client, device }) => {
       const topic = `devices/${device.id}/telemetry`;
-      const publishOptions = { qos: 1 as const, properties: { userProperties: { token: device.token } } };
+      const publishOptions = { qos: 1 as const };
       while (performance.now() < stopAt) {
         if (options.backlog(result) >= options.maxBacklog) {
           const waitStarted = performance.now();

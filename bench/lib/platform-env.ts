@@ -9,7 +9,6 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 export const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
-export const MQTT_URL = 'mqtt://127.0.0.1:1883';
 
 /** Names this run's queues, MQTT bridge group and Redis prefix, so nothing collides with a parallel run. */
 export const runId = randomBytes(4).toString('hex');
@@ -31,6 +30,8 @@ export function platformEnv(): Record<string, string> {
     MQTT_LISTEN_PORT: '0',
     MQTT_URL: '',
     JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    // Shared by the gateway and the bridge: the bridge gives the broker the tokens the gateway hands out.
+    DEVICE_TOKEN_SECRET: randomBytes(32).toString('base64url'),
     // Only failed logins count against these; set high so a miscount never turns the login figure into 429s.
     LOGIN_MAX_PER_ACCOUNT: '1000000',
     LOGIN_MAX_PER_ADDRESS: '1000000',

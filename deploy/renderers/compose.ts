@@ -13,14 +13,17 @@
  *
  * The file also converts with `kompose convert`; `kompose.*` labels mark where kompose's defaults are wrong.
  * It renders `.env.example` (every variable of shared/config.ts with its default, every secret empty) and the
- * Mosquitto configuration the bridge needs.
+ * Mosquitto configuration: Mosquitto 2 with its dynamic-security plugin, where every device is an account of its
+ * own and the bridge, with the broker's admin account, creates, changes and deletes them at run time.
  */
 import { Document, isMap, isScalar, visit, type Node, type YAMLMap } from 'yaml';
 import { configSchema } from '../../shared/config.ts';
 import { eventFunctions, httpFunctions } from '../../functions/registry.ts';
+import type { Domain } from '../../shared/function.ts';
 import type { RenderedFile } from '../render.ts';
 import { functionPort, imageTag, kebab, project } from '../settings.ts';
 import { healthProbe, type ProcessTarget } from './container.ts';
+import { mqttMaxPacketBytes } from '../../functions/devices/model/device-topics.ts';
 
 export type ConfigName = keyof typeof configSchema.shape;
 
@@ -41,21 +44,40 @@ export const composeSecrets = {
   POSTGRES_PASSWORD: 'PostgreSQL password of the iotfn user',
   RABBITMQ_PASSWORD: 'RabbitMQ password of the iotfn user (also for the management UI)',
   MONGO_PASSWORD: 'MongoDB root password of the iotfn user',
-  MQTT_BRIDGE_PASSWORD: 'Mosquitto password of the bridge, the only account that may read device messages',
+  MQTT_BRIDGE_PASSWORD: "Mosquitto's admin account, the bridge's: reads device messages, manages device accounts (taken at the broker's first start only)",
   GRAFANA_ADMIN_PASSWORD: 'Grafana admin password',
+  DEVICE_TOKEN_SECRET: 'Key device tokens are derived from (devices functions and bridge), 32 or more characters: openssl rand -hex 32',
 } as const;
 
-/** The broker account the bridge reads telemetry with (deploy/mosquitto/acl). */
+/** The broker's admin account (dynamic security): the bridge connects with it and manages the device accounts. */
 export const mqttBridgeUser = 'iotfn-bridge';
+/** Mosquitto's listener for devices, the one port published. */
+export const mqttDevicePort = 1883;
+/** Mosquitto's listener for the platform's bridge only: never published outside the cluster. */
+export const mqttPlatformPort = 1884;
+/** Where the eclipse-mosquitto:2 image has the dynamic-security plugin. */
+export const mosquittoPluginPath = '/usr/lib/mosquitto_dynamic_security.so';
+/** The dynamic-security configuration (accounts, roles, ACLs), in Mosquitto's data folder. */
+export const dynamicSecurityFile = 'dynamic-security.json';
 
 const required = (name: string) => `\${${name}:?set ${name} in .env (see .env.example)}`;
+
+/** Who is given a secret: the functions of some domains (the `triggers` service too, if it runs one of them), and processes of the image. */
+interface SecretHolders {
+  domains: readonly Domain[];
+  processes?: ReadonlyArray<Exclude<ProcessTarget, 'gateway'>>;
+}
 
 /**
  * How Compose sets a variable of shared/config.ts: `compose` fixes it for the topology, `env` passes it through
  * from `.env` with the schema's default (to the signing functions only, with `signingOnly`), `secret` requires
- * it from `.env`, and `default` leaves it at its default.
+ * it from `.env` and gives it only to `to`, and `default` leaves it at its default.
  */
-type InCompose = { set: 'compose'; value: string; note: string } | { set: 'env'; signingOnly?: true } | { set: 'secret' | 'default'; note: string };
+type InCompose =
+  | { set: 'compose'; value: string; note: string }
+  | { set: 'env'; signingOnly?: true }
+  | { set: 'secret'; to: SecretHolders; note: string }
+  | { set: 'default'; note: string };
 
 /**
  * Every variable of shared/config.ts: a Record over the schema's keys, so a new variable does not compile
@@ -71,12 +93,12 @@ const configInCompose: Record<ConfigName, InCompose> = {
   REDIS_URL: { set: 'compose', value: 'redis://redis:6379/0', note: 'the redis service' },
   AMQP_URL: { set: 'compose', value: `amqp://${project}:\${RABBITMQ_PASSWORD}@rabbitmq:5672`, note: 'the rabbitmq service' },
   MONGO_URL: { set: 'compose', value: `mongodb://${project}:\${MONGO_PASSWORD}@mongo:27017/${project}?authSource=admin`, note: 'the mongo service: telemetry' },
-  MQTT_URL: { set: 'compose', value: `mqtt://${mqttBridgeUser}:\${MQTT_BRIDGE_PASSWORD}@mosquitto:1883`, note: 'the bridge only: the mosquitto service' },
+  MQTT_URL: { set: 'compose', value: `mqtt://${mqttBridgeUser}:\${MQTT_BRIDGE_PASSWORD}@mosquitto:${mqttPlatformPort}`, note: "the bridge only: the mosquitto service's platform listener, as its admin account" },
   MQTT_LISTEN_PORT: { set: 'default', note: 'only the gateway runs an embedded broker, and nothing reaches it' },
   MQTT_BRIDGE_CONNECTIONS: { set: 'env' },
   MQTT_BRIDGE_GROUP: { set: 'env' },
   REDIS_KEY_PREFIX: { set: 'env' },
-  JWT_PRIVATE_KEY: { set: 'secret', note: 'the signing functions only' },
+  JWT_PRIVATE_KEY: { set: 'secret', to: { domains: ['signing'] }, note: 'the signing functions only' },
   JWT_PREVIOUS_PUBLIC_KEYS: { set: 'env', signingOnly: true },
   JWKS_URL: { set: 'compose', value: `http://jwks:${functionPort}/auth/jwks.json`, note: 'every service without the signing key verifies with the jwks function' },
   JWT_ISSUER: { set: 'env' },
@@ -90,6 +112,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   OPEN_METEO_TIMEOUT_MS: { set: 'env' },
   RELAY_COALESCE_MS: { set: 'env' },
   DEVICE_ONLINE_SECONDS: { set: 'env' },
+  DEVICE_TOKEN_SECRET: { set: 'secret', to: { domains: ['devices'], processes: ['bridge'] }, note: "the devices functions (they issue device tokens) and the bridge (it gives the broker each device's credentials) only" },
   DEVICE_CACHE_SECONDS: { set: 'env' },
   LOGIN_MAX_PER_ACCOUNT: { set: 'env' },
   LOGIN_MAX_PER_ADDRESS: { set: 'env' },
@@ -117,6 +140,20 @@ const fixedValue = (name: ConfigName) => {
   if (how.set !== 'compose') throw new Error(`${name} is not set by Compose`);
   return how.value;
 };
+
+/**
+ * The secrets of shared/config.ts a service of the image is given, each required from `.env`: by the domain of
+ * the function it serves, or for a process by its FUNCTION_TARGET (`triggers` by the domains of the event functions).
+ */
+function secretEnvironment(service: { domain: Domain } | Exclude<ProcessTarget, 'gateway'>): Record<string, string> {
+  const domains: readonly Domain[] = typeof service !== 'string' ? [service.domain] : service === 'triggers' ? eventFunctions.map((fn) => fn.domain) : [];
+  const given = configNames.filter((name) => {
+    const how = configInCompose[name];
+    if (how.set !== 'secret') return false;
+    return how.to.domains.some((domain) => domains.includes(domain)) || (typeof service === 'string' && (how.to.processes ?? []).includes(service));
+  });
+  return Object.fromEntries(given.map((name) => [name, required(name)]));
+}
 
 /** Services of the image that are not HTTP functions, by FUNCTION_TARGET. */
 const processServices: Record<Exclude<ProcessTarget, 'gateway'>, string> = {
@@ -183,10 +220,9 @@ function buildCompose(): Document {
   appService.anchor = 'app-service';
 
   const backing = ['postgres', 'redis', 'rabbitmq', 'mongo'];
-  const signingEnvironment = {
-    JWT_PRIVATE_KEY: required('JWT_PRIVATE_KEY'),
-    ...Object.fromEntries(configNames.filter((name) => { const how = configInCompose[name]; return how.set === 'env' && how.signingOnly; }).map((name) => [name, passThrough(name)])),
-  };
+  const signingEnvironment = Object.fromEntries(
+    configNames.filter((name) => { const how = configInCompose[name]; return how.set === 'env' && how.signingOnly; }).map((name) => [name, passThrough(name)]),
+  );
   const verifyingEnvironment = { JWKS_URL: fixedValue('JWKS_URL') };
 
   const services: Record<string, ServiceSpec> = {
@@ -241,24 +277,34 @@ function buildCompose(): Document {
       },
     },
     mosquitto: {
-      comment: `MQTT for devices. The bridge's password file is written at start from MQTT_BRIDGE_PASSWORD, so no hash is committed.`,
+      comment:
+        `MQTT: Mosquitto 2 with dynamic security (deploy/mosquitto/mosquitto.conf). Devices connect on ${mqttDevicePort} with their own ` +
+        `accounts; the bridge on ${mqttPlatformPort}, never published, with the admin account, which the first start creates from ` +
+        'MQTT_BRIDGE_PASSWORD in the data volume, where the accounts the bridge makes and the queued messages are kept.',
       body: {
         image: serviceImages.mosquitto,
         restart: 'unless-stopped',
-        command: [
+        command: ['sh', '-c', mosquittoStart],
+        environment: { MQTT_BRIDGE_PASSWORD: required('MQTT_BRIDGE_PASSWORD') },
+        volumes: [`./deploy/mosquitto:${mosquittoConfigDir}:ro`, `mosquitto-data:${mosquittoDataDir}`],
+        ports: [`${mqttDevicePort}:${mqttDevicePort}`],
+        expose: [String(mqttPlatformPort)],
+        // Anonymous clients are refused: the check signs in as the admin, on the platform listener (on the devices'
+        // listener its client id would be forced to the user name, taking over any session of that id).
+        healthcheck: healthcheck([
+          'CMD',
           'sh',
           '-c',
-          `mosquitto_passwd -c -b /mosquitto/data/passwd ${mqttBridgeUser} "$$MQTT_BRIDGE_PASSWORD" && chown mosquitto:mosquitto /mosquitto/data/passwd && chmod 0600 /mosquitto/data/passwd && exec mosquitto -c /mosquitto/config/mosquitto.conf`,
-        ],
-        environment: { MQTT_BRIDGE_PASSWORD: required('MQTT_BRIDGE_PASSWORD') },
-        volumes: ['./deploy/mosquitto:/mosquitto/config:ro'],
-        ports: ['1883:1883'],
-        healthcheck: healthcheck(['CMD', 'mosquitto_sub', '-h', '127.0.0.1', '-t', '$$SYS/broker/uptime', '-C', '1', '-W', '5']),
+          `mosquitto_sub -h 127.0.0.1 -p ${mqttPlatformPort} -u ${mqttBridgeUser} -P "$$MQTT_BRIDGE_PASSWORD" -t '$$SYS/broker/uptime' -C 1 -W 5`,
+        ]),
         labels: {
-          // Devices connect from outside; kompose would make a ClusterIP service.
-          'kompose.service.type': 'nodeport',
+          // No kompose.service.type: kompose puts every port of a service, exposed ones too, in one Service, and the
+          // platform listener must stay inside the cluster. So kompose makes a ClusterIP Service of both (the bridge's
+          // `mosquitto`), and docs/microk8s.md adds a LoadBalancer Service of the devices' listener alone.
           // The mounted folder is configuration: a ConfigMap, not the empty claim kompose makes by default.
+          // The named data volume still becomes a claim: kompose makes ConfigMaps only of folders that exist here.
           'kompose.volume.type': 'configMap',
+          'kompose.volume.size': '1Gi',
         },
       },
     },
@@ -272,20 +318,20 @@ function buildCompose(): Document {
       environmentBase: doc.createAlias(platformEnvironment),
       body: {
         image: imageTag(fn.name),
-        environment: { FUNCTION_TARGET: fn.name, ...(signing ? signingEnvironment : verifyingEnvironment) },
+        environment: { FUNCTION_TARGET: fn.name, ...secretEnvironment(fn), ...(signing ? signingEnvironment : verifyingEnvironment) },
         depends_on: healthy(signing ? backing : [...backing, 'jwks']),
       },
     };
   }
 
-  for (const [target, comment] of Object.entries(processServices)) {
+  for (const [target, comment] of Object.entries(processServices) as Array<[keyof typeof processServices, string]>) {
     services[target] = {
       comment,
       base: doc.createAlias(appService),
       environmentBase: doc.createAlias(platformEnvironment),
       body: {
         image: imageTag(target),
-        environment: { FUNCTION_TARGET: target, ...verifyingEnvironment, ...(target === 'bridge' ? { MQTT_URL: fixedValue('MQTT_URL') } : {}) },
+        environment: { FUNCTION_TARGET: target, ...secretEnvironment(target), ...verifyingEnvironment, ...(target === 'bridge' ? { MQTT_URL: fixedValue('MQTT_URL') } : {}) },
         depends_on: healthy([...backing, 'jwks', ...(target === 'bridge' ? ['mosquitto'] : [])]),
       },
     };
@@ -379,7 +425,7 @@ function buildCompose(): Document {
   put('x-platform-environment', platformEnvironment, 'What every service of the image gets: the shared services, and the settings of .env with their defaults.');
   put('x-app-service', appService, 'What every function and process of the image has in common.');
   put('services', servicesNode);
-  put('volumes', { 'postgres-data': {}, 'redis-data': {}, 'rabbitmq-data': {}, 'mongo-data': {} }, 'The state worth keeping; every other service can be recreated from the repository.');
+  put('volumes', { 'postgres-data': {}, 'redis-data': {}, 'rabbitmq-data': {}, 'mongo-data': {}, 'mosquitto-data': {} }, 'The state worth keeping; every other service can be recreated from the repository.');
   doc.commentBefore = [
     ` ${notice('compose.ts')}`,
     '',
@@ -453,57 +499,86 @@ function envExample(): string {
   return lines.join('\n') + '\n';
 }
 
+const mosquittoConfigDir = '/mosquitto/config';
+const mosquittoDataDir = '/mosquitto/data';
+
+/**
+ * The mosquitto service's command: on the first start only (an empty data volume), the dynamic-security file with
+ * the admin account from MQTT_BRIDGE_PASSWORD; then Mosquitto, which drops to the mosquitto user (so it owns the file).
+ */
+const mosquittoStart =
+  `[ -f ${mosquittoDataDir}/${dynamicSecurityFile} ] || mosquitto_ctrl dynsec init ${mosquittoDataDir}/${dynamicSecurityFile} ${mqttBridgeUser} "$$MQTT_BRIDGE_PASSWORD"` +
+  ` && chown -R mosquitto:mosquitto ${mosquittoDataDir} && exec mosquitto -c ${mosquittoConfigDir}/mosquitto.conf`;
+
 export interface MosquittoOptions {
-  /** `listener` argument: the port, and optionally the address (tests bind to loopback on a free port). */
-  listener?: string;
-  /** Folder of `mosquitto.conf` and `acl` in the container. */
-  configDir?: string;
-  /** Folder the password file is written to at start. */
+  /** `listener` arguments of the devices' listener: the port, and optionally the address (tests bind to loopback on a free port). */
+  devicesListener?: string;
+  /** `listener` arguments of the platform's (the bridge's) listener. */
+  platformListener?: string;
+  /** Folder of the dynamic-security file and the persistence file; the mosquitto user must own it. */
   dataDir?: string;
+  /** The dynamic-security plugin (Debian has it under /usr/lib/<triplet>/). */
+  pluginPath?: string;
 }
 
-/** The Mosquitto configuration and ACL; options let a test run the same files on a free loopback port. */
-export function mosquittoFiles(options: MosquittoOptions = {}): { conf: string; acl: string } {
-  const { listener = '1883', configDir = '/mosquitto/config', dataDir = '/mosquitto/data' } = options;
+/** The Mosquitto configuration; options let a test run the same file on free loopback ports. */
+export function mosquittoFiles(options: MosquittoOptions = {}): { conf: string } {
+  const {
+    devicesListener = String(mqttDevicePort),
+    platformListener = String(mqttPlatformPort),
+    dataDir = mosquittoDataDir,
+    pluginPath = mosquittoPluginPath,
+  } = options;
+  const bodyLimit = Number(configDefault('BODY_LIMIT_BYTES'));
   const conf = `# ${notice('compose.ts')}
 #
-# Devices connect without a broker account: each telemetry message carries the device's token in the MQTT 5
-# user property \`token\`, and the bridge checks it against the device in the topic before anything reaches the
-# bus. Because those tokens travel inside the messages, only the bridge's account may read them (see acl).
-listener ${listener}
-allow_anonymous true
-password_file ${dataDir}/passwd
-acl_file ${configDir}/acl
-# Nothing worth keeping across restarts: devices resend what was not acknowledged.
-persistence false
+# Mosquitto 2 with its dynamic-security plugin. Every device is an account of its own (user name = device id,
+# password = device token) with a role that allows its own topics only; the bridge signs in with the admin
+# account and creates, changes and deletes device accounts at run time over $CONTROL/dynamic-security/v1.
+# Changing or deleting an account disconnects its client at once. Mosquitto 2.0 does not substitute %u in
+# dynamic-security ACLs, hence one role per device.
+# One set of accounts for both listeners.
+per_listener_settings false
+# No anonymous client, on either listener.
+allow_anonymous false
+plugin ${pluginPath}
+# Accounts, roles and ACLs; written by the plugin on every change. The first start creates it with the admin
+# account (mosquitto_ctrl dynsec init).
+plugin_opt_config_file ${dataDir}/${dynamicSecurityFile}
+# Retained messages, persistent sessions and their queued QoS 1 messages survive a restart (written on
+# shutdown and every autosave_interval seconds).
+persistence true
+persistence_location ${dataDir}/
+autosave_interval 60
+# BODY_LIMIT_BYTES (${bodyLimit}) and room for the topic and properties, as the embedded broker: a PUBLISH larger
+# than POST /telemetry accepts closes the connection before the broker buffers it.
+max_packet_size ${mqttMaxPacketBytes(bodyLimit)}
 # A PUBACK to a device means only that the broker has the message; past these bounds Mosquitto drops what it
 # holds for a bridge connection that is behind (default 1000 queued), so they are set for bursts, not idling.
 max_queued_messages 100000
 max_inflight_messages 100
+
+# Devices. The client id is the user name, so no device can take over another's session.
+listener ${devicesListener}
+use_username_as_clientid true
+
+# The platform's bridge only (several connections, distinct client ids, one shared subscription); never
+# published outside the cluster.
+listener ${platformListener}
+
 log_dest stdout
 log_type error
 log_type warning
 log_type notice
 `;
-  const acl = `# ${notice('compose.ts')}
-#
-# Anonymous clients (devices) may publish telemetry and read the broker's uptime (the container's health check).
-topic write devices/+/telemetry
-topic read $SYS/broker/uptime
-
-# The bridge reads every device's telemetry (through its shared subscription).
-user ${mqttBridgeUser}
-topic read devices/+/telemetry
-`;
-  return { conf, acl };
+  return { conf };
 }
 
 export function renderCompose(): RenderedFile[] {
-  const { conf, acl } = mosquittoFiles();
+  const { conf } = mosquittoFiles();
   return [
     { path: 'docker-compose.yml', content: buildCompose().toString({ lineWidth: 0 }) },
     { path: '.env.example', content: envExample() },
     { path: 'deploy/mosquitto/mosquitto.conf', content: conf },
-    { path: 'deploy/mosquitto/acl', content: acl },
   ];
 }

@@ -23,9 +23,12 @@
  *   reached through Kourier's internal gateway with the Host rewritten to the function's cluster-local
  *   name; `/socket.io` goes to the relay Service.
  * - Configuration: a ConfigMap of every non-secret variable of the config schema (its defaults, with the
- *   cluster's overrides), and three Secrets the operator creates, each mounted only where it is used
+ *   cluster's overrides), and four Secrets the operator creates, each mounted only where it is used
  *   (`secretsFor`); secret.template.yaml shows their keys and is left out of the kustomization, so an apply
  *   never blanks the real ones.
+ * - Mosquitto is not rendered here: it runs as docker-compose.yml describes it, converted by kompose
+ *   (docs/microk8s.md): the bridge reaches its platform listener through kompose's ClusterIP Service
+ *   `mosquitto`, devices its devices' listener through a LoadBalancer Service of that port alone.
  */
 import { stringify } from 'yaml';
 import type { ConfigMap, Container, Namespace, Probe, ResourceRequirements, Secret, Service } from 'kubernetes-types/core/v1.js';
@@ -36,6 +39,7 @@ import { configSchema } from '../../shared/config.ts';
 import { exchanges, queues } from '../../shared/bus/topology.ts';
 import type { EventFunction, HttpFunction, PlatformFunction } from '../../shared/function.ts';
 import { functionNamed, functions, httpFunctions } from '../../functions/registry.ts';
+import { mqttBridgeUser, mqttPlatformPort } from './compose.ts';
 import type {
   Binding,
   ClusterObject,
@@ -67,17 +71,25 @@ export const gatewayClass = { name: 'eg', controllerName: 'gateway.envoyproxy.io
 type ConfigVariable = keyof typeof configSchema.shape;
 
 /** The variables that carry credentials (the URLs embed them): they live in Secrets, never in a ConfigMap. */
-export const secretVariables = ['JWT_PRIVATE_KEY', 'DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MONGO_URL', 'MQTT_URL'] as const satisfies readonly ConfigVariable[];
+export const secretVariables = ['JWT_PRIVATE_KEY', 'DEVICE_TOKEN_SECRET', 'DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MONGO_URL', 'MQTT_URL'] as const satisfies readonly ConfigVariable[];
 type SecretVariable = (typeof secretVariables)[number];
 
 /**
  * Each credential goes only where it is used, as in Compose: the signing key to the signing functions
- * (every other process verifies tokens with the jwks function's keys), the broker account that may read
- * every device's messages (and so their tokens) to the bridge alone.
+ * (every other process verifies tokens with the jwks function's keys), the key device tokens are derived
+ * from to the devices functions (they issue tokens) and the bridge (it gives the broker each device's
+ * credentials), the broker's admin account, which reads every device's messages and manages the device
+ * accounts, to the bridge alone.
  */
-export const secretNames = { shared: `${project}-secrets`, signingKey: `${project}-signing-key`, mqttBridge: `${project}-mqtt-bridge` } as const;
+export const secretNames = {
+  shared: `${project}-secrets`,
+  signingKey: `${project}-signing-key`,
+  deviceTokens: `${project}-device-tokens`,
+  mqttBridge: `${project}-mqtt-bridge`,
+} as const;
 export const secretOf: Record<SecretVariable, string> = {
   JWT_PRIVATE_KEY: secretNames.signingKey,
+  DEVICE_TOKEN_SECRET: secretNames.deviceTokens,
   DATABASE_URL: secretNames.shared,
   REDIS_URL: secretNames.shared,
   AMQP_URL: secretNames.shared,
@@ -89,10 +101,16 @@ export const secretOf: Record<SecretVariable, string> = {
 export type ImageProcess = PlatformFunction | 'relay' | 'bridge';
 
 const signs = (p: ImageProcess) => typeof p !== 'string' && p.domain === 'signing';
+const derivesDeviceTokens = (p: ImageProcess) => (typeof p !== 'string' && p.domain === 'devices') || p === 'bridge';
 
 /** The Secrets a process reads its credentials from. */
 export function secretsFor(p: ImageProcess): string[] {
-  return [secretNames.shared, ...(signs(p) ? [secretNames.signingKey] : []), ...(p === 'bridge' ? [secretNames.mqttBridge] : [])];
+  return [
+    secretNames.shared,
+    ...(signs(p) ? [secretNames.signingKey] : []),
+    ...(derivesDeviceTokens(p) ? [secretNames.deviceTokens] : []),
+    ...(p === 'bridge' ? [secretNames.mqttBridge] : []),
+  ];
 }
 
 /** The function that publishes the verification keys. */
@@ -510,11 +528,12 @@ function configMap(): Manifest<ConfigMap> {
 /** Placeholders that fail loudly if applied as they are: no real credential is ever rendered. */
 const secretPlaceholders: Record<SecretVariable, string> = {
   JWT_PRIVATE_KEY: '',
+  DEVICE_TOKEN_SECRET: '',
   DATABASE_URL: `postgres://iotfn:CHANGE-ME@postgres.${namespace}.svc.cluster.local:5432/iotfn`,
   REDIS_URL: `redis://redis.${namespace}.svc.cluster.local:6379/0`,
   AMQP_URL: `amqp://CHANGE-ME:CHANGE-ME@${rabbitmqClusterName}.${namespace}.svc.cluster.local:5672`,
   MONGO_URL: `mongodb://iotfn:CHANGE-ME@mongo.${namespace}.svc.cluster.local:27017/iotfn?authSource=admin`,
-  MQTT_URL: `mqtt://iotfn-bridge:CHANGE-ME@mosquitto.${namespace}.svc.cluster.local:1883`,
+  MQTT_URL: `mqtt://${mqttBridgeUser}:CHANGE-ME@mosquitto.${namespace}.svc.cluster.local:${mqttPlatformPort}`,
 };
 
 function secretTemplates(): Array<Manifest<Secret>> {
@@ -587,8 +606,9 @@ export function knativeFiles(): KnativeFile[] {
     path: 'knative/secret.template.yaml',
     header: [
       generated,
-      'The Secrets and their keys: shared URLs for every process, the signing key for the signing functions only,',
-      'the broker account for the bridge only. Not in kustomization.yaml: applying this would blank the real ones.',
+      'The Secrets and their keys: shared URLs for every process, the signing key for the signing functions only, the',
+      'device token key for the devices functions and the bridge, the broker admin account for the bridge only.',
+      'Not in kustomization.yaml: applying this would blank the real ones.',
       `Create them with kubectl -n ${namespace} create secret generic NAME --from-literal=KEY=value (docs/microk8s.md).`,
     ],
     objects: secretTemplates(),

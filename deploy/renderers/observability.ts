@@ -10,6 +10,7 @@
  * names are RabbitMQ's (its rabbitmq_prometheus plugin, per queue on `/metrics/per-object`) and Prometheus's
  * own `up`, listed in `externalMetrics` with where they come from.
  */
+import { configSchema } from '../../shared/config.ts';
 import { stringify } from 'yaml';
 import { httpFunctions } from '../../functions/registry.ts';
 import { queues } from '../../shared/bus/topology.ts';
@@ -113,8 +114,9 @@ function kubernetesConfig(): string {
   );
 }
 
-/** Queues whose depth matters: the event functions' and the dead letters'. */
-const watchedQueues = Object.values(queues);
+/** Queues whose depth matters: the event functions', the default bridge group's and the dead letters'. */
+const bridgeGroup = configSchema.shape.MQTT_BRIDGE_GROUP.parse(undefined);
+const watchedQueues = Object.values(queues).map((queue) => (typeof queue === 'function' ? queue(bridgeGroup) : queue));
 const queueSelector = `queue=~"${watchedQueues.map((queue) => queue.replace(/\./g, '\\\\.')).join('|')}"`;
 
 /** Thresholds of the alert rules, in one place. */

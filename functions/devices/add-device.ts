@@ -17,7 +17,7 @@ export default defineHttpFunction({
   responses: { 201: z.object({ device: Device, deviceToken: z.string() }) },
   async handler({ body, user, deps }) {
     const [created] = await deps.db.transaction(async (tx) => {
-      const inserted = await insertDevices(tx, user.userId, [body]);
+      const inserted = await insertDevices(tx, deps.config, user.userId, [body]);
       const device = toDevice(inserted[0]!.row, null, 0);
       await enqueueEvents(tx, exchanges.events, [deviceEvent('device.created', device.id, { ownerId: device.ownerId, device })]);
       return inserted;

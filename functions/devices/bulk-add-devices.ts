@@ -18,7 +18,7 @@ export default defineHttpFunction({
   responses: { 201: z.object({ devices: z.array(z.object({ device: Device, deviceToken: z.string() })) }) },
   async handler({ body, user, deps }) {
     const created = await deps.db.transaction(async (tx) => {
-      const inserted = await insertDevices(tx, user.userId, body.devices);
+      const inserted = await insertDevices(tx, deps.config, user.userId, body.devices);
       const events = inserted.map(({ row }) => {
         const device = toDevice(row, null, 0);
         return deviceEvent('device.created', device.id, { ownerId: device.ownerId, device });

@@ -29,7 +29,7 @@ export default defineHttpFunction({
     });
     if (!deleted) throw new Problem('not-found', `No device ${params.id}`);
     deps.outbox.nudge();
-    await forgetDeviceToken(deps, deleted.token_hash);
+    await forgetDeviceToken(deps, deleted.token_hash, deleted.id);
     await forgetPresence(deps, { id: deleted.id, ownerId: deleted.owner_id });
     return { status: 204 };
   },

@@ -7,6 +7,7 @@ import type { Deps } from '../../shared/platform.ts';
 import { startMqttBridge } from './mqtt-bridge.ts';
 import { startEmbeddedMqttBroker } from './embedded-mqtt-broker.ts';
 import { startPresenceSweeper } from './model/presence.ts';
+import { startCommandExpiry } from './model/device-commands.ts';
 
 /** The URL without its password: the banner goes to logs, the bridge's broker password must not. */
 function redactUrl(url: string): string {
@@ -26,12 +27,20 @@ export interface DeviceEdge {
 }
 
 export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: boolean } = {}): Promise<DeviceEdge> {
-  const sweeper = startPresenceSweeper(deps);
+  const presence = startPresenceSweeper(deps);
+  const expiry = startCommandExpiry(deps);
+  // Both timers start and stop together: presence going offline, and commands expiring unanswered.
+  const sweeper = {
+    stop() {
+      presence.stop();
+      expiry.stop();
+    },
+  };
   try {
     if (deps.config.MQTT_URL) {
       const bridge = await startMqttBridge(deps, deps.config.MQTT_URL);
       return {
-        mqtt: `bridge from ${redactUrl(deps.config.MQTT_URL)} (MQTT 5, token in the "token" user property)`,
+        mqtt: `bridge from ${redactUrl(deps.config.MQTT_URL)} (Mosquitto with dynamic security: username = device id, password = device token)`,
         async stop() {
           sweeper.stop();
           await bridge.stop();
@@ -52,7 +61,7 @@ export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: bo
       };
     }
     return {
-      mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1, username = device id, password = device token)`,
+      mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1; username = device id, password = device token)`,
       async stop() {
         sweeper.stop();
         await broker.stop();

@@ -1,62 +1,103 @@
 /**
- * The MQTT bridge: a long-lived process of the devices domain between an MQTT broker (Mosquitto) and the bus.
+ * The MQTT bridge: a long-lived process of the devices domain between Mosquitto (with its dynamic-security
+ * plugin) and the bus, connected with the broker's admin account on the platform's listener.
  *
- * It subscribes to `$share/{group}/devices/+/telemetry`, so every bridge in the group (and every connection
- * of one bridge) gets a share of the messages, and sends each one through the same checks and publishing
- * path as `POST /telemetry`. Devices publish over MQTT 5 with their token in a `token` user property; the
- * bridge checks it against the device in the topic for every message, so an unknown device or a revoked
- * token is never published. The PUBACK goes back only after RabbitMQ has confirmed the message (at least
- * once); refused messages are acknowledged with a reason code (0x87 not authorised, 0x99 bad payload) so a
- * broken device cannot make the broker resend them forever.
+ * Uplink: several connections share `$share/{group}/devices/+/telemetry`, `…/state` and
+ * `…/commands/+/result`, so every bridge of the group (and every connection of one bridge) gets a share, in
+ * persistent sessions named after the host, so a restarted bridge takes up what was queued for it. The
+ * broker authenticated each device at CONNECT and held it to its own topics; the bridge takes the device from
+ * the topic and sends the message the same way as the HTTP routes. Its PUBACK to the broker goes back only
+ * once the message is on the bus or in the table (at least once).
+ *
+ * Downlink (one more connection): the devices domain's events keep the broker's device accounts in line with
+ * the table, and carry configuration (retained) and commands to devices. See device-downlink.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Deps } from '../../shared/platform.ts';
-import { handleMqttTelemetry, type MqttOutcome } from './model/mqtt-telemetry.ts';
-
-const reasonCodes: Record<MqttOutcome, number> = {
-  published: 0,
-  malformed: 0x99,
-  'too-many-points': 0x99,
-  unauthorized: 0x87,
-  unavailable: 0x80,
-};
-
-export const telemetryTopicFilter = 'devices/+/telemetry';
-
-function tokenOf(packet: mqtt.IPublishPacket): string | undefined {
-  const value = packet.properties?.userProperties?.token;
-  return Array.isArray(value) ? value[0] : value;
-}
+import { uplinkTopicFilters, parseUplinkTopic } from './model/device-topics.ts';
+import { handleDeviceUplink, uplinkReasonCodes, type UplinkOutcome } from './model/device-uplink.ts';
+import { deviceIdentityById } from './model/device-auth.ts';
+import { dynamicSecurity, platformAccount, platformRole } from './model/dynamic-security.ts';
+import { reconcileDeviceAccounts, syncDeviceAccount } from './model/broker-accounts.ts';
+import { startDeviceDownlink, type DeviceBrokerLink } from './model/device-downlink.ts';
 
 export interface MqttBridge {
   stop(): Promise<void>;
 }
 
+/**
+ * Gives the bridge's account the role that lets it publish configuration and commands, once per broker. The
+ * broker disconnects every connection of an account whose roles change, so this runs on a connection of its
+ * own before the others open, and only when the role is missing.
+ */
+async function ensurePlatformRole(url: string, clientId: string): Promise<void> {
+  const username = decodeURIComponent(new URL(url).username);
+  const setup = await mqtt.connectAsync(url, { protocolVersion: 5, clientId, connectTimeout: 5000, reconnectPeriod: 0 });
+  setup.on('error', () => undefined);
+  try {
+    const dynsec = await dynamicSecurity(setup);
+    const [account] = await dynsec.run([{ command: 'getClient', username }]);
+    const roles = ((account?.data?.client as { roles?: Array<{ rolename: string }> } | undefined)?.roles ?? []).map((r) => r.rolename);
+    if (roles.includes(platformRole)) return;
+    // The answer never comes: the broker applies the commands, then disconnects this connection.
+    await dynsec.run(platformAccount(username), 2000).catch(() => undefined);
+  } finally {
+    await setup.endAsync(true).catch(() => undefined);
+  }
+}
+
 export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBridge> {
   const { MQTT_BRIDGE_CONNECTIONS: connections, MQTT_BRIDGE_GROUP: group } = deps.config;
   const instance = randomUUID().slice(0, 8);
+  const options = { protocolVersion: 5 as const, connectTimeout: 5000, reconnectPeriod: 1000 };
+  // Uplink sessions outlive the process: the same client ids come back after a restart (or a broker restart)
+  // and take up what the broker queued meanwhile or had sent without a PUBACK, so nothing a device was
+  // acknowledged for is lost. The host name keeps two bridges' ids apart (and a pod's across its restarts).
+  const sessionName = `iotfn-bridge-${group}-${hostname()}`;
 
-  /** Retries while the bus is down, for a bounded time: the device keeps its message until the PUBACK. */
-  async function handle(topic: string, payload: Buffer, packet: mqtt.IPublishPacket): Promise<number> {
+  async function uplinkOnce(topic: string, payload: Buffer): Promise<UplinkOutcome> {
+    const deviceId = parseUplinkTopic(topic)?.deviceId;
+    const device = deviceId ? await deviceIdentityById(deps, deviceId) : undefined;
+    if (!device) return 'unauthorized';
+    return handleDeviceUplink(deps, device, topic, payload);
+  }
+
+  /** Retries while the bus or the database is down, for a bounded time: the broker keeps the message until the PUBACK. */
+  async function uplink(topic: string, payload: Buffer): Promise<number> {
     const deadline = Date.now() + 30_000;
     for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
-      const outcome = await handleMqttTelemetry(deps, topic, payload, tokenOf(packet));
-      if (outcome !== 'unavailable' || Date.now() > deadline) return reasonCodes[outcome];
+      const outcome = await uplinkOnce(topic, payload).catch((): UplinkOutcome => 'unavailable');
+      if (outcome !== 'unavailable' || Date.now() > deadline) return uplinkReasonCodes[outcome];
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
   const clients: MqttClient[] = [];
+  let downlink: { cancel(): Promise<void> } | undefined;
   try {
+    await ensurePlatformRole(url, `iotfn-bridge-${instance}-setup`);
+    const control = await mqtt.connectAsync(url, { ...options, clientId: `iotfn-bridge-${instance}-control` });
+    control.on('error', (error) => deps.log.warn({ err: error }, 'mqtt bridge control connection error'));
+    clients.push(control);
+    const dynsec = await dynamicSecurity(control);
+    const link: DeviceBrokerLink = {
+      publish: async (topic, payload, { retain }) => void (await control.publishAsync(topic, payload, { qos: 1, retain })),
+      syncAccount: (deviceId, change) => syncDeviceAccount(deps, dynsec, deviceId, change),
+    };
+    const reconciled = await reconcileDeviceAccounts(deps, dynsec);
+    if (reconciled.created || reconciled.deleted) deps.log.info(reconciled, 'broker device accounts reconciled with the devices table');
+    downlink = await startDeviceDownlink(deps, link, { durable: true });
+
     for (let i = 0; i < connections; i++) {
       const client = await mqtt.connectAsync(url, {
-        protocolVersion: 5,
-        clientId: `iotfn-bridge-${instance}-${i}`,
-        connectTimeout: 5000,
-        reconnectPeriod: 1000,
-        customHandleAcks: (topic, payload, packet, done) => {
-          handle(topic, payload, packet).then(
+        ...options,
+        clientId: `${sessionName}-${i}`,
+        clean: false,
+        properties: { sessionExpiryInterval: 24 * 3600 },
+        customHandleAcks: (topic, payload, _packet, done) => {
+          uplink(topic, payload).then(
             (code) => done(code),
             () => done(0x80),
           );
@@ -64,15 +105,17 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
       });
       client.on('error', (error) => deps.log.warn({ err: error }, 'mqtt bridge connection error'));
       clients.push(client);
-      await client.subscribeAsync(`$share/${group}/${telemetryTopicFilter}`, { qos: 1 });
+      await client.subscribeAsync(Object.values(uplinkTopicFilters).map((filter) => `$share/${group}/${filter}`), { qos: 1 });
     }
   } catch (error) {
+    await downlink?.cancel().catch(() => undefined);
     await Promise.allSettled(clients.map((c) => c.endAsync(true)));
     throw error;
   }
   deps.log.info({ group, connections }, 'mqtt bridge subscribed');
   return {
     async stop() {
+      await downlink?.cancel().catch(() => undefined);
       await Promise.allSettled(clients.map((c) => c.endAsync()));
     },
   };

@@ -52,7 +52,7 @@ export default defineHttpFunction({
     });
     if (!updated) throw new Problem('not-found', `No device ${params.id}`);
     deps.outbox.nudge();
-    await forgetDeviceToken(deps, updated.token_hash);
+    await forgetDeviceToken(deps, updated.token_hash, updated.id);
     const seen = await lastSeenOf(deps, [updated.id]);
     return { status: 200, body: toDevice(updated, seen.get(updated.id) ?? null, deps.config.DEVICE_ONLINE_SECONDS * 1000) };
   },

@@ -17,11 +17,27 @@ export const exchanges = {
 export const queues = {
   ingest: 'iotfn.ingest',
   purgeDeviceTelemetry: 'iotfn.monitoring.device-deleted',
+  /** What the MQTT edge acts on (broker accounts, configuration, commands), one queue per bridge group. */
+  deviceEdge: (group: string) => `iotfn.devices.edge.${group}`,
   deadLetters: 'iotfn.dead-letters',
 } as const;
 
-export const deviceEvents = ['device.created', 'device.updated', 'device.deleted', 'device.token_rotated', 'device.status'] as const;
+export const deviceEvents = [
+  'device.created',
+  'device.updated',
+  'device.deleted',
+  'device.token_rotated',
+  'device.status',
+  /** The owner set a new desired configuration (data: deviceId, ownerId, version, config, updatedAt). */
+  'device.config.updated',
+  /** The device reported its state (data: deviceId, ownerId, version, state, reportedAt). */
+  'device.state.reported',
+] as const;
 export type DeviceEventName = (typeof deviceEvents)[number];
+
+/** A command to a device changed state (queued, sent, succeeded, failed, expired); data: deviceId, ownerId, command. */
+export const commandEvents = ['command.updated'] as const;
+export type CommandEventName = (typeof commandEvents)[number];
 
 /** Alerts opening and clearing (monitoring domain), routing key = event name; the relay binds `alert.*`. */
 export const alertEvents = ['alert.opened', 'alert.cleared'] as const;
@@ -31,6 +47,7 @@ export const eventTypes = {
   telemetry: 'iotfn.telemetry',
   device: (name: DeviceEventName) => `iotfn.${name}`,
   alert: (name: AlertEventName) => `iotfn.${name}`,
+  command: (name: CommandEventName) => `iotfn.${name}`,
 } as const;
 
 export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`;

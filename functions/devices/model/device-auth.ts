@@ -8,7 +8,7 @@
  */
 import type { Deps } from '../../../shared/platform.ts';
 import { Problem } from '../../../shared/problem.ts';
-import { hashDeviceToken } from './devices.ts';
+import { hashDeviceToken } from './device-tokens.ts';
 
 export interface DeviceIdentity {
   id: string;
@@ -47,8 +47,26 @@ export async function authenticateDevice(deps: Pick<Deps, 'cache' | 'db' | 'conf
   return identity;
 }
 
-/** Forgets a cached token lookup now and once more shortly after (see the module note). */
-export async function forgetDeviceToken(deps: Pick<Deps, 'cache'>, tokenHash: string): Promise<void> {
-  await deps.cache.del(cacheKey(tokenHash));
-  setTimeout(() => void deps.cache.del(cacheKey(tokenHash)).catch(() => undefined), 500).unref();
+const idCacheKey = (id: string) => `device-id:${id}`;
+
+/**
+ * The device behind an id, for a message the broker already authenticated (the bridge): cached like tokens.
+ * Undefined for a device that does not exist (any more).
+ */
+export async function deviceIdentityById(deps: Pick<Deps, 'cache' | 'db' | 'config'>, id: string): Promise<DeviceIdentity | undefined> {
+  const cached = await deps.cache.get(idCacheKey(id));
+  if (cached !== null) return cached === unknown ? undefined : (JSON.parse(cached) as DeviceIdentity);
+  const { rows } = await deps.db.query<{ id: string; owner_id: string; status: 'active' | 'disabled' }>('SELECT id, owner_id, status FROM devices WHERE id = $1', [id]);
+  const row = rows[0];
+  const identity: DeviceIdentity | undefined = row ? { id: row.id, ownerId: row.owner_id, status: row.status } : undefined;
+  await deps.cache.set(idCacheKey(id), identity ? JSON.stringify(identity) : unknown, { ttlMs: identity ? deps.config.DEVICE_CACHE_SECONDS * 1000 : 30_000 });
+  return identity;
+}
+
+/** Forgets a device's cached lookups (by token and by id) now and once more shortly after (see the module note). */
+export async function forgetDeviceToken(deps: Pick<Deps, 'cache'>, tokenHash: string, deviceId?: string): Promise<void> {
+  const keys = [cacheKey(tokenHash), ...(deviceId ? [idCacheKey(deviceId)] : [])];
+  const forget = () => Promise.all(keys.map((key) => deps.cache.del(key)));
+  await forget();
+  setTimeout(() => void forget().catch(() => undefined), 500).unref();
 }

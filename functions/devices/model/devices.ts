@@ -1,13 +1,14 @@
 /**
  * The devices domain's devices: their public shape, their table and their tokens.
  *
- * A device token (`dt_` + 256 random bits) is shown once, when the device is made or its token rotated;
- * only its SHA-256 is stored (the token is random, so a slow hash adds nothing), and it is looked up by
- * that hash when the device sends telemetry.
+ * A device token is shown once, when the device is made or its token rotated; only its SHA-256 and its
+ * generation are stored (see device-tokens.ts for how tokens are derived), and it is looked up by that hash
+ * when the device sends telemetry.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../../../shared/ports/relational.ts';
+import { deviceToken } from './device-tokens.ts';
 
 export const Tag = z.string().trim().min(1).max(64);
 export const Location = z.object({
@@ -53,20 +54,12 @@ export interface DeviceRow {
   location: z.output<typeof Location> | null;
   status: 'active' | 'disabled';
   token_hash: string;
+  token_generation: number | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export const deviceColumns = 'id, owner_id, name, type, tags, metadata, location, status, token_hash, created_at, updated_at';
-
-export function newDeviceToken(): { token: string; hash: string } {
-  const token = `dt_${randomBytes(32).toString('base64url')}`;
-  return { token, hash: hashDeviceToken(token) };
-}
-
-export function hashDeviceToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
-}
+export const deviceColumns = 'id, owner_id, name, type, tags, metadata, location, status, token_hash, token_generation, created_at, updated_at';
 
 export function searchText(name: string, tags: readonly string[]): string {
   return [name, ...tags].join(' ').toLowerCase();
@@ -91,14 +84,15 @@ export function toDevice(row: DeviceRow, lastSeen: number | null, onlineWindowMs
 }
 
 /** Inserts devices in one statement; returns the rows and each device's token, in input order. */
-export async function insertDevices(tx: Queryable, ownerId: string, devices: readonly DeviceFields[]) {
+export async function insertDevices(tx: Queryable, config: Parameters<typeof deviceToken>[0], ownerId: string, devices: readonly DeviceFields[]) {
   const prepared = devices.map((d) => {
-    const { token, hash } = newDeviceToken();
+    const id = randomUUID();
+    const { token, hash } = deviceToken(config, id, 1);
     const tags = [...new Set(d.tags ?? [])];
     return {
       token,
       record: {
-        id: randomUUID(),
+        id,
         owner_id: ownerId,
         name: d.name,
         type: d.type,
@@ -106,6 +100,7 @@ export async function insertDevices(tx: Queryable, ownerId: string, devices: rea
         metadata: d.metadata ?? {},
         location: d.location ?? null,
         token_hash: hash,
+        token_generation: 1,
         search: searchText(d.name, tags),
         ord: 0,
       },
@@ -115,10 +110,10 @@ export async function insertDevices(tx: Queryable, ownerId: string, devices: rea
   const { rows } = await tx.query<DeviceRow & { ord: number }>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
-         AS d(id uuid, owner_id uuid, name text, type text, tags text[], metadata jsonb, location jsonb, token_hash text, search text, ord int)
+         AS d(id uuid, owner_id uuid, name text, type text, tags text[], metadata jsonb, location jsonb, token_hash text, token_generation int, search text, ord int)
      )
-     INSERT INTO devices (id, owner_id, name, type, tags, metadata, location, token_hash, search)
-     SELECT id, owner_id, name, type, coalesce(tags, '{}'), coalesce(metadata, '{}'), location, token_hash, search FROM input ORDER BY ord
+     INSERT INTO devices (id, owner_id, name, type, tags, metadata, location, token_hash, token_generation, search)
+     SELECT id, owner_id, name, type, coalesce(tags, '{}'), coalesce(metadata, '{}'), location, token_hash, token_generation, search FROM input ORDER BY ord
      RETURNING ${deviceColumns}`,
     [JSON.stringify(prepared.map((p) => p.record))],
   );
