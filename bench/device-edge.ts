@@ -57,7 +57,11 @@ function emitLine(line: Line): void {
   if (Number(line.lost ?? 0) > 0) failures.push(`${line.bench} (lost ${String(line.lost)})`);
 }
 
+/** `BENCH_ONLY=regex` runs only the figures whose name matches (for working on one). */
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+
 async function figure(name: string, step: () => Promise<Line[]>): Promise<void> {
+  if (only && !only.test(name)) return;
   progress(`${name} ...`);
   try {
     for (const line of await step()) emitLine(line);

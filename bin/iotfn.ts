@@ -41,6 +41,8 @@ const usage = `usage: iotfn <command>
 
   dev                 run every function in one process on PORT (default 8080)
   bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
+  broker-accounts     give the MQTT broker (MQTT_URL) an account for every device and delete the others:
+                      for a new or emptied broker volume (the bridge keeps them in line after that)
   relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
@@ -108,6 +110,19 @@ async function bridge(): Promise<void> {
   await listen(server, config.PORT, config.HOST);
   process.stdout.write(`iotfn ${version} MQTT bridge: ${edge.mqtt}; probes on http://localhost:${boundPort(server, config.PORT)}\n`);
   stopOnSignals(deps, server, () => edge.stop());
+}
+
+async function brokerAccounts(): Promise<void> {
+  const config = loadConfig();
+  if (!config.MQTT_URL) throw new Error('MQTT_URL: the broker (its platform listener, with the admin account) to fill');
+  const deps = await createPlatform(config, { relay: false });
+  try {
+    const { syncBrokerAccounts } = await import('../functions/devices/mqtt-bridge.ts');
+    const { created, deleted } = await syncBrokerAccounts(deps, config.MQTT_URL);
+    process.stdout.write(`broker accounts: ${created} created, ${deleted} deleted\n`);
+  } finally {
+    await deps.close();
+  }
 }
 
 async function relay(): Promise<void> {
@@ -313,6 +328,8 @@ async function main(argv: string[]): Promise<void> {
       return bridge();
     case 'relay':
       return relay();
+    case 'broker-accounts':
+      return brokerAccounts();
     case 'triggers':
       return triggers();
     case 'functions':

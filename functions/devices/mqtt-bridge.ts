@@ -10,7 +10,9 @@
  * once the message is on the bus or in the table (at least once).
  *
  * Downlink (one more connection): the devices domain's events keep the broker's device accounts in line with
- * the table, and carry configuration (retained) and commands to devices. See device-downlink.ts.
+ * the table, and carry configuration (retained) and commands to devices. See device-downlink.ts. A broker
+ * whose accounts were lost (a new or emptied data volume) is filled again by `iotfn broker-accounts`
+ * (syncBrokerAccounts below), not at every start: for a large fleet that is minutes of broker work.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -18,7 +20,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Deps } from '../../shared/platform.ts';
 import { uplinkTopicFilters, parseUplinkTopic } from './model/device-topics.ts';
 import { handleDeviceUplink, uplinkReasonCodes, type UplinkOutcome } from './model/device-uplink.ts';
-import { deviceIdentityById } from './model/device-auth.ts';
+import { deviceIdentityById, type DeviceIdentity } from './model/device-auth.ts';
 import { dynamicSecurity, platformAccount, platformRole } from './model/dynamic-security.ts';
 import { reconcileDeviceAccounts, syncDeviceAccount } from './model/broker-accounts.ts';
 import { startDeviceDownlink, type DeviceBrokerLink } from './model/device-downlink.ts';
@@ -57,9 +59,23 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
   // acknowledged for is lost. The host name keeps two bridges' ids apart (and a pod's across its restarts).
   const sessionName = `iotfn-bridge-${group}-${hostname()}`;
 
+  // Who a topic's device is, remembered here for a few seconds: the broker already authenticated the device
+  // and disconnects it when it is disabled or deleted, so a short memory costs no safety and saves the cache
+  // round trip on every message.
+  const identities = new Map<string, { device: DeviceIdentity | undefined; until: number }>();
+  async function identityOf(deviceId: string): Promise<DeviceIdentity | undefined> {
+    const now = Date.now();
+    const known = identities.get(deviceId);
+    if (known && known.until > now) return known.device;
+    const device = await deviceIdentityById(deps, deviceId);
+    if (identities.size > 100_000) identities.clear();
+    identities.set(deviceId, { device, until: now + 5000 });
+    return device;
+  }
+
   async function uplinkOnce(topic: string, payload: Buffer): Promise<UplinkOutcome> {
     const deviceId = parseUplinkTopic(topic)?.deviceId;
-    const device = deviceId ? await deviceIdentityById(deps, deviceId) : undefined;
+    const device = deviceId ? await identityOf(deviceId) : undefined;
     if (!device) return 'unauthorized';
     return handleDeviceUplink(deps, device, topic, payload);
   }
@@ -86,8 +102,6 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
       publish: async (topic, payload, { retain }) => void (await control.publishAsync(topic, payload, { qos: 1, retain })),
       syncAccount: (deviceId, change) => syncDeviceAccount(deps, dynsec, deviceId, change),
     };
-    const reconciled = await reconcileDeviceAccounts(deps, dynsec);
-    if (reconciled.created || reconciled.deleted) deps.log.info(reconciled, 'broker device accounts reconciled with the devices table');
     downlink = await startDeviceDownlink(deps, link, { durable: true });
 
     for (let i = 0; i < connections; i++) {
@@ -119,4 +133,15 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
       await Promise.allSettled(clients.map((c) => c.endAsync()));
     },
   };
+}
+
+/** `iotfn broker-accounts`: the broker's device accounts made to match the devices table, all at once. */
+export async function syncBrokerAccounts(deps: Deps, url: string): Promise<{ created: number; deleted: number }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `iotfn-accounts-${randomUUID().slice(0, 8)}`, connectTimeout: 5000, reconnectPeriod: 0 });
+  client.on('error', () => undefined);
+  try {
+    return await reconcileDeviceAccounts(deps, await dynamicSecurity(client));
+  } finally {
+    await client.endAsync().catch(() => undefined);
+  }
 }

@@ -14,7 +14,7 @@ import { eventTypes, exchanges, queues } from '../../shared/bus/topology.ts';
 import { telemetryStored } from '../../shared/metrics.ts';
 import type { TelemetryMessage } from '../../shared/ports/telemetry-store.ts';
 import { TelemetryPoint } from '../devices/model/telemetry.ts';
-import { evaluateTelemetry } from './model/alerts.ts';
+import { devicesWithRules, evaluateTelemetry } from './model/alerts.ts';
 
 const Data = z.object({
   deviceId: z.uuid(),
@@ -44,6 +44,7 @@ export default defineEventFunction({
     // One evaluation per device with all its points of the batch, in point-time order.
     const byDevice = new Map<string, Array<{ ts: number; values: Record<string, number | boolean | string> }>>();
     for (const { data } of inputs) byDevice.set(data.deviceId, [...(byDevice.get(data.deviceId) ?? []), ...data.points]);
-    for (const [deviceId, points] of byDevice) await evaluateTelemetry(deps, deviceId, points);
+    const withRules = await devicesWithRules(deps, [...byDevice.keys()]);
+    for (const [deviceId, points] of byDevice) if (withRules.has(deviceId)) await evaluateTelemetry(deps, deviceId, points);
   },
 });

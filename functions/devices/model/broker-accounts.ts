@@ -1,7 +1,7 @@
 /**
  * The production broker's device accounts, kept in line with the devices table: one device at a time as its
- * events arrive, and all at once when a bridge starts and finds the broker's list different from the table's
- * (a new or emptied broker volume, events applied while the plugin's file was lost).
+ * events arrive (the bridge), and all at once on request (`iotfn broker-accounts`: a new or emptied broker
+ * volume, events applied while the plugin's file was lost).
  */
 import type { Deps } from '../../../shared/platform.ts';
 import type { AccountChange } from './device-downlink.ts';
@@ -18,8 +18,8 @@ function failures(responses: DynsecResponse[]): string[] {
   return responses.filter((r) => !isHarmless(r)).map((r) => `${r.command}: ${r.error}`);
 }
 
-async function runAll(dynsec: DynamicSecurity, commands: DynsecCommand[]): Promise<void> {
-  const failed = failures(await dynsec.run(commands));
+async function runAll(dynsec: DynamicSecurity, commands: DynsecCommand[], timeoutMs?: number): Promise<void> {
+  const failed = failures(await dynsec.run(commands, timeoutMs));
   if (failed.length) throw new Error(`the broker refused ${failed.length} account command(s): ${failed.slice(0, 3).join('; ')}`);
 }
 
@@ -51,10 +51,10 @@ export async function reconcileDeviceAccounts(deps: Pick<Deps, 'db' | 'config' |
   const inTable = new Set(rows.map((row) => row.id));
   const gone = [...onBroker].filter((id) => !inTable.has(id));
   for (let i = 0; i < missing.length; i += batch) {
-    await runAll(dynsec, missing.slice(i, i + batch).flatMap((row) => accountCommands(deps, row, false)));
+    await runAll(dynsec, missing.slice(i, i + batch).flatMap((row) => accountCommands(deps, row, false)), 120_000);
   }
   for (let i = 0; i < gone.length; i += batch) {
-    await runAll(dynsec, gone.slice(i, i + batch).flatMap((id) => deleteDeviceAccount(id)));
+    await runAll(dynsec, gone.slice(i, i + batch).flatMap((id) => deleteDeviceAccount(id)), 120_000);
   }
   return { created: missing.length, deleted: gone.length };
 }

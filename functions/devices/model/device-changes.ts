@@ -41,6 +41,8 @@ export async function waitForChange<T>(
   deviceId: string,
   untilMs: number,
   check: () => Promise<T | undefined>,
+  /** How often the cache's token is read: fewer waiters (an owner waiting on one command) can afford more. */
+  everyMs = pollMs,
 ): Promise<T | undefined> {
   const deadline = Math.min(untilMs, Date.now() + MAX_WAIT_MS);
   const key = signalKey(topic, deviceId);
@@ -63,7 +65,7 @@ export async function waitForChange<T>(
     let lastCheck = Date.now();
     while (Date.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(pollMs, deadline - Date.now()));
+        const timer = setTimeout(resolve, Math.min(everyMs, deadline - Date.now()));
         wake = () => {
           clearTimeout(timer);
           resolve();

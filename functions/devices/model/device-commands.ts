@@ -314,10 +314,11 @@ export async function waitForCommand(deps: Pick<Deps, 'db' | 'cache'>, commandId
   const first = await commandById(deps.db, commandId);
   if (!first || isFinished(first)) return first;
   const deadline = Math.min(untilMs, Date.parse(first.expiresAt), Date.now() + MAX_WAIT_MS);
+  // An owner waits on one command at a time: a closer look than the devices' long polls take.
   const finished = await waitForChange(deps, 'commands', first.deviceId, deadline, async () => {
     const command = await commandById(deps.db, commandId);
     return command && isFinished(command) ? command : undefined;
-  });
+  }, 25);
   return finished ?? (await commandById(deps.db, commandId));
 }
 

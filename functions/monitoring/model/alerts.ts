@@ -305,3 +305,13 @@ export function startNoDataTimer(deps: Deps, intervalMs = 5000): { stop(): void 
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
+
+/**
+ * Which of these devices have alert rules at all: one query for a whole ingest batch, so the devices without
+ * rules (most of a fleet) cost no transaction each. A rule made while the batch is being stored may miss it.
+ */
+export async function devicesWithRules(deps: Pick<Deps, 'db'>, deviceIds: readonly string[]): Promise<Set<string>> {
+  if (deviceIds.length === 0) return new Set();
+  const { rows } = await deps.db.query<{ device_id: string }>('SELECT DISTINCT device_id FROM alert_rules WHERE device_id = ANY($1::uuid[])', [deviceIds]);
+  return new Set(rows.map((r) => r.device_id));
+}
