@@ -249,6 +249,23 @@ function protocolSuite(f: Fixture) {
     await until('the new token\'s point', () => pointsOf(f, b!.id).some((p) => p.values.fresh === 1));
   });
 
+  test('disabling a device disconnects it and refuses it until it is enabled again', async () => {
+    const [, , , d] = f.devices;
+    const sub = subscribe(f, version, d!, [`devices/${d!.id}/config`]);
+    await sub.subscribed;
+    const disabled = await call(f.p!.url, 'PATCH', `/devices/${d!.id}`, { token: f.userToken, body: { status: 'disabled' } });
+    assert.is(disabled.status, 200, JSON.stringify(disabled.body));
+    const started = Date.now();
+    const code = await Promise.race([sub.exited, sleep(3000).then(() => 'still connected')]);
+    assert.is.not(code, 'still connected', sub.output());
+    assert.ok(Date.now() - started < 1500, `disconnected after ${Date.now() - started} ms`);
+    const refused = await mosquittoPub(login(f, version, d), `devices/${d!.id}/telemetry`, '{"values":{"x":1}}');
+    assert.is.not(refused.code, 0, refused.output);
+    const enabled = await call(f.p!.url, 'PATCH', `/devices/${d!.id}`, { token: f.userToken, body: { status: 'active' } });
+    assert.is(enabled.status, 200);
+    await until('the device is let in again', async () => (await mosquittoPub(login(f, version, d), `devices/${d!.id}/telemetry`, '{"values":{"back":1}}')).code === 0);
+  });
+
   test('deleting a device disconnects it and refuses it afterwards', async () => {
     const [a] = f.devices;
     const sub = subscribe(f, version, a!, [`devices/${a!.id}/config`]);
