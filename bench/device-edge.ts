@@ -7,6 +7,7 @@
  *   devices.mqtt.e2e               QoS 1, one point per message, many device connections → stored rows
  *   devices.mqtt.burst             50,000 messages from 1,000 devices, all stored (lost must be 0)
  *   devices.mqtt.bridge-restart    the bridge stopped and started again mid-stream: nothing acknowledged is lost
+ *   devices.mqtt.broker-restart    Mosquitto stopped (SIGTERM) and started again mid-stream: likewise
  *   devices.command.round-trip     POST /devices/{id}/commands?wait=true → device over MQTT → result, p50/p99
  *
  * The gateway (`iotfn dev` on the real PostgreSQL, Redis and RabbitMQ, with its ingest trigger) and the bridge
@@ -240,6 +241,21 @@ async function main(): Promise<void> {
           bridge = await startBridge();
         });
         return [e2eLine('devices.mqtt.bridge-restart', brokerRate, result, { devices: devices.length, restartedAtS: round(RESTART_S / 3, 1) })];
+      } finally {
+        await closeDevices(publishers);
+      }
+    });
+
+    await figure('devices.mqtt.broker-restart', async () => {
+      const devices = await createDevices(gateway, RESTART_DEVICES);
+      // Devices reconnect and send again what had no PUBACK, as device libraries do.
+      const publishers = await connectDevices(mosquitto.devicesUrl, devices, { reconnect: true });
+      try {
+        const result = await streamAndStore(publishers, RESTART_S, async () => {
+          await sleep((RESTART_S * 1000) / 3);
+          await mosquitto.restart();
+        });
+        return [e2eLine('devices.mqtt.broker-restart', brokerRate, result, { devices: devices.length, restartedAtS: round(RESTART_S / 3, 1) })];
       } finally {
         await closeDevices(publishers);
       }

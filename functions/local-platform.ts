@@ -42,7 +42,7 @@ export async function startLocalPlatform(deps: Deps, server: Server, options: { 
   try {
     for (const fn of eventFunctions) triggers.push(await startTrigger(fn, deps, options.trigger));
     relay = await attachRelay(server, deps);
-    edge = await startDeviceEdge(deps, { embeddedBroker: options.mqtt !== false });
+    edge = await startDeviceEdge(deps, { mqtt: options.mqtt !== false });
   } catch (error) {
     await stop();
     throw error;

@@ -26,7 +26,8 @@ export interface DeviceEdge {
   stop(): Promise<void>;
 }
 
-export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: boolean } = {}): Promise<DeviceEdge> {
+/** `mqtt: false` runs the timers only: no bridge and no embedded broker (tests that bring their own). */
+export async function startDeviceEdge(deps: Deps, options: { mqtt?: boolean } = {}): Promise<DeviceEdge> {
   const presence = startPresenceSweeper(deps);
   const expiry = startCommandExpiry(deps);
   // Both timers start and stop together: presence going offline, and commands expiring unanswered.
@@ -37,6 +38,7 @@ export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: bo
     },
   };
   try {
+    if (options.mqtt === false) return { mqtt: 'none', stop: async () => sweeper.stop() };
     if (deps.config.MQTT_URL) {
       const bridge = await startMqttBridge(deps, deps.config.MQTT_URL);
       return {
@@ -47,7 +49,6 @@ export async function startDeviceEdge(deps: Deps, options: { embeddedBroker?: bo
         },
       };
     }
-    if (options.embeddedBroker === false) return { mqtt: 'none', stop: async () => sweeper.stop() };
     const port = deps.config.MQTT_LISTEN_PORT;
     const broker = await startEmbeddedMqttBroker(deps, port, deps.config.HOST).catch((error: NodeJS.ErrnoException) => {
       // Another broker (a Mosquitto already running) is no reason to refuse to start the whole platform.

@@ -91,6 +91,54 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
   }
 
   const clients: MqttClient[] = [];
+  const uplinks: MqttClient[] = [];
+  let stopping = false;
+  const filters = Object.values(uplinkTopicFilters).map((filter) => `$share/${group}/${filter}`);
+
+  /**
+   * One uplink connection in its persistent session. A lost connection is replaced by a new client in the
+   * same session rather than reconnected: mqtt.js hands a connection's messages over one at a time, and a
+   * message whose handling spanned the drop left a reconnected client waiting for it forever (seen with a
+   * broker restart); a new client starts clean, and the broker resends what had no PUBACK.
+   */
+  async function openUplink(i: number): Promise<MqttClient> {
+    const client = await mqtt.connectAsync(url, {
+      ...options,
+      reconnectPeriod: 0,
+      clientId: `${sessionName}-${i}`,
+      clean: false,
+      properties: { sessionExpiryInterval: 24 * 3600 },
+      customHandleAcks: (topic, payload, _packet, done) => {
+        uplink(topic, payload).then(
+          (code) => done(code),
+          () => done(0x80),
+        );
+      },
+    }, false);
+    client.on('error', (error) => deps.log.warn({ err: error }, 'mqtt bridge connection error'));
+    client.once('close', () => {
+      if (stopping) return;
+      client.end(true);
+      void (async () => {
+        for (let wait = 500; !stopping; wait = Math.min(wait * 2, 5000)) {
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          if (stopping) return;
+          try {
+            uplinks[i] = await openUplink(i);
+            deps.log.info({ connection: i }, 'mqtt bridge connection replaced');
+            return;
+          } catch (error) {
+            deps.log.warn({ err: error, connection: i }, 'mqtt bridge could not connect; trying again');
+          }
+        }
+      })();
+    });
+    // Every time, even into a session the broker kept: subscribing again is harmless and covers a session
+    // restored without its subscriptions.
+    await client.subscribeAsync(filters, { qos: 1 });
+    return client;
+  }
+
   let downlink: { cancel(): Promise<void> } | undefined;
   try {
     await ensurePlatformRole(url, `iotfn-bridge-${instance}-setup`);
@@ -104,33 +152,19 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
     };
     downlink = await startDeviceDownlink(deps, link, { durable: true });
 
-    for (let i = 0; i < connections; i++) {
-      const client = await mqtt.connectAsync(url, {
-        ...options,
-        clientId: `${sessionName}-${i}`,
-        clean: false,
-        properties: { sessionExpiryInterval: 24 * 3600 },
-        customHandleAcks: (topic, payload, _packet, done) => {
-          uplink(topic, payload).then(
-            (code) => done(code),
-            () => done(0x80),
-          );
-        },
-      });
-      client.on('error', (error) => deps.log.warn({ err: error }, 'mqtt bridge connection error'));
-      clients.push(client);
-      await client.subscribeAsync(Object.values(uplinkTopicFilters).map((filter) => `$share/${group}/${filter}`), { qos: 1 });
-    }
+    for (let i = 0; i < connections; i++) uplinks.push(await openUplink(i));
   } catch (error) {
+    stopping = true;
     await downlink?.cancel().catch(() => undefined);
-    await Promise.allSettled(clients.map((c) => c.endAsync(true)));
+    await Promise.allSettled([...clients, ...uplinks].map((c) => c.endAsync(true)));
     throw error;
   }
   deps.log.info({ group, connections }, 'mqtt bridge subscribed');
   return {
     async stop() {
+      stopping = true;
       await downlink?.cancel().catch(() => undefined);
-      await Promise.allSettled(clients.map((c) => c.endAsync()));
+      await Promise.allSettled([...clients, ...uplinks].map((c) => c.endAsync()));
     },
   };
 }
