@@ -8,8 +8,9 @@
  *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
- *   iotfn simulate …          a simulated fleet sending telemetry over MQTT or HTTP (simulators/fleet.ts)
- *   iotfn agent …             the end-device agent: this machine's CPU, memory, disk, network (end-devices/agent.ts)
+ *   iotfn simulate …          a simulated fleet over MQTT or HTTP: telemetry, configuration, commands (simulators/fleet.ts)
+ *   iotfn agent …             the end-device agent: this machine's CPU, memory, disk, network at its configured
+ *                             interval; answers ping (end-devices/agent.ts)
  *   iotfn render [--check]    write every deploy artefact from the registry; --check compares instead
  *   iotfn deploy --target knative|openfaas|compose [--dry-run]
  *                             build, tag and push the image, then kubectl / faas-cli / docker compose
@@ -23,7 +24,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
-import { createPlatform, type Deps } from '../shared/platform.ts';
+import type { Deps } from '../shared/platform.ts';
+import { createFunctionPlatform } from '../functions/platform.ts';
 import { createGateway } from '../shared/http/gateway.ts';
 import { buildOpenApi } from '../shared/http/openapi.ts';
 import { version } from '../shared/version.ts';
@@ -47,8 +49,10 @@ const usage = `usage: iotfn <command>
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
-  simulate [flags]    a simulated fleet sending telemetry over MQTT or HTTP (simulate --help)
-  agent [flags]       the end-device agent: reports this machine, buffering on disk (agent --help)
+  simulate [flags]    a simulated fleet over MQTT or HTTP: telemetry at a rate or configured interval,
+                      state, commands (simulate --help)
+  agent [flags]       the end-device agent: reports this machine at its configured interval, buffering
+                      on disk, and answers ping (agent --help)
   render [--check]    write every deploy artefact (Dockerfile, Compose, NGINX, knative/, stack.yml, …)
                       from the registry; --check writes nothing and exits 1 if a checked-in file differs
   deploy --target knative|openfaas|compose [--dry-run]
@@ -64,7 +68,7 @@ async function dev(argv: string[]): Promise<void> {
   const { values: flags } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false } }, strict: true });
   const config = loadConfig();
   const { outDir } = await buildDashboard();
-  const deps = await createPlatform(config);
+  const deps = await createFunctionPlatform(config);
   const server = createGateway({ functions: httpFunctions, deps, version, appDir: outDir });
   await listen(server, config.PORT, config.HOST);
   const local = await startLocalPlatform(deps, server);
@@ -104,7 +108,7 @@ function probeServer(deps: Deps): Server {
 async function bridge(): Promise<void> {
   const config = loadConfig();
   if (!config.MQTT_URL) throw new Error('MQTT_URL: the bridge needs the broker to subscribe to');
-  const deps = await createPlatform(config);
+  const deps = await createFunctionPlatform(config);
   const edge = await startDeviceEdge(deps);
   const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
@@ -115,7 +119,7 @@ async function bridge(): Promise<void> {
 async function brokerAccounts(): Promise<void> {
   const config = loadConfig();
   if (!config.MQTT_URL) throw new Error('MQTT_URL: the broker (its platform listener, with the admin account) to fill');
-  const deps = await createPlatform(config, { relay: false });
+  const deps = await createFunctionPlatform(config, { relay: false });
   try {
     const { syncBrokerAccounts } = await import('../functions/devices/mqtt-bridge.ts');
     const { created, deleted } = await syncBrokerAccounts(deps, config.MQTT_URL);
@@ -127,7 +131,7 @@ async function brokerAccounts(): Promise<void> {
 
 async function relay(): Promise<void> {
   const config = loadConfig();
-  const deps = await createPlatform(config);
+  const deps = await createFunctionPlatform(config);
   const server = probeServer(deps);
   const attached = await attachRelay(server, deps);
   await listen(server, config.PORT, config.HOST);
@@ -137,7 +141,7 @@ async function relay(): Promise<void> {
 
 async function triggers(): Promise<void> {
   const config = loadConfig();
-  const deps = await createPlatform(config);
+  const deps = await createFunctionPlatform(config);
   const subscriptions = await Promise.all(eventFunctions.map((fn) => startTrigger(fn, deps)));
   // The no-data alert timer is long-lived like the triggers; several trigger processes share it safely.
   const noData = startNoDataTimer(deps);

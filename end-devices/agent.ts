@@ -1,18 +1,22 @@
 /**
  * The end-device agent: reports this machine's CPU load, memory, disk use and network counters to the
- * platform every interval over HTTP, buffering on disk while the platform is unreachable.
+ * platform every interval over HTTP, buffering on disk while the platform is unreachable. The interval comes
+ * from the device's configuration, and the agent answers `ping` (remote-control.ts).
  *
  *   node --import tsx end-devices/agent.ts --url http://localhost:8080 --token dt_… --interval 10 \
  *        --buffer ./agent-buffer.jsonl --max-buffer 100000
  *
  * The token may come from IOTFN_DEVICE_TOKEN instead of --token, which keeps it out of `ps`. Logs are JSON
- * lines on stderr; SIGINT/SIGTERM stop after the send in progress.
+ * lines on stderr; SIGINT/SIGTERM stop after the send in progress. A token the platform refuses (401/403)
+ * stops the agent with exit code 3: it would be refused forever, and a supervisor can tell it from a crash.
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { jsonLinesLog, type AgentLog } from './agent-log.ts';
+import { deviceApi } from './device-api.ts';
 import { defaultMaxBytes, PointBuffer } from './point-buffer.ts';
+import { intervalBounds, RemoteControl } from './remote-control.ts';
 import { ReportingAgent } from './reporting-agent.ts';
 import { systemCollector } from './system-metrics.ts';
 import { httpTelemetrySender } from './telemetry-uplink.ts';
@@ -21,7 +25,8 @@ export const agentUsage = `usage: agent.ts --url URL --token TOKEN [options]
 
   --url URL               the platform's API (required)
   --token TOKEN           this device's token (or IOTFN_DEVICE_TOKEN)
-  --interval S            seconds between readings (default 10)
+  --interval S            seconds between readings until the device's configuration sets \`interval\`
+                          (${intervalBounds.min} to ${intervalBounds.max} s), and when it has none (default 10)
   --buffer FILE           the disk buffer (default ./agent-buffer.jsonl)
   --max-buffer N          most points kept while the platform is unreachable (default 100000)
   --max-buffer-bytes N    most bytes they may take (default ${defaultMaxBytes})
@@ -29,7 +34,13 @@ export const agentUsage = `usage: agent.ts --url URL --token TOKEN [options]
   --batch N               points per request when sending a backlog (default 500)
   --timeout S             seconds to wait for the platform's answer (default 10)
   --help                  this text
+
+The agent follows its device's configuration (\`PUT /devices/{id}/config {"config": {"interval": 30}}\`),
+reports \`{version, state: {interval}}\`, and answers the \`ping\` command with \`{pong, hostname}\`.
+Exit codes: 0 stopped by SIGINT/SIGTERM, 2 bad arguments, 3 the platform refuses the token (401/403).
 `;
+
+export const tokenRefusedExitCode = 3;
 
 const number = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be more than 0`);
 const whole = (flag: string) => number(flag).int(`${flag} must be a whole number`);
@@ -72,22 +83,55 @@ export function parseAgentArgs(argv: string[], env: Record<string, string | unde
   return parsed.data;
 }
 
+export interface RunningAgent {
+  /** Resolves with the reason once the platform refused the token; the agent has stopped working by then. */
+  readonly tokenRefused: Promise<string>;
+  readonly remote: RemoteControl;
+  stop(): Promise<void>;
+}
+
 /** Builds a running agent from parsed flags. */
-export async function startAgent(flags: AgentFlags, log: AgentLog = jsonLinesLog()): Promise<ReportingAgent> {
+export async function startAgent(flags: AgentFlags, log: AgentLog = jsonLinesLog()): Promise<RunningAgent> {
+  let refuse!: (reason: string) => void;
+  const tokenRefused = new Promise<string>((resolve) => (refuse = resolve));
+  let refused = false;
   const buffer = await PointBuffer.open({ path: flags.buffer, maxPoints: flags['max-buffer'], maxBytes: flags['max-buffer-bytes'], log });
-  const agent = new ReportingAgent({
+  const reporting = new ReportingAgent({
     buffer,
     collect: await systemCollector({ diskPath: flags.disk, log }),
     send: httpTelemetrySender(flags.url, flags.token, flags.timeout * 1000),
     log,
     batchSize: flags.batch,
+    onTokenRefused: (reason) => onRefused(reason),
   });
-  agent.start(flags.interval * 1000);
-  log.info('agent started', { url: flags.url, intervalSeconds: flags.interval, buffer: flags.buffer, maxBuffer: flags['max-buffer'] });
-  return agent;
+  const remote = new RemoteControl({
+    api: deviceApi(flags.url, flags.token, flags.timeout * 1000),
+    log,
+    fallbackInterval: flags.interval,
+    onInterval: (seconds) => reporting.reschedule(seconds * 1000),
+    onTokenRefused: (error) => onRefused(error.message),
+  });
+  function onRefused(reason: string) {
+    if (refused) return;
+    refused = true;
+    log.error('the platform refuses this device token (unknown, rotated, or the device is disabled): check --token or IOTFN_DEVICE_TOKEN; stopping', { reason, waiting: buffer.size });
+    void Promise.all([reporting.stop(), remote.stop()]).finally(() => refuse(reason));
+  }
+  await remote.start();
+  if (!refused) {
+    reporting.start(remote.interval * 1000);
+    log.info('agent started', { url: flags.url, intervalSeconds: remote.interval, buffer: flags.buffer, maxBuffer: flags['max-buffer'] });
+  }
+  return {
+    tokenRefused,
+    remote,
+    async stop() {
+      await Promise.all([reporting.stop(), remote.stop()]);
+    },
+  };
 }
 
-/** `agent.ts …` / `iotfn agent …`: runs until SIGINT or SIGTERM; resolves to the exit code. */
+/** `agent.ts …` / `iotfn agent …`: runs until SIGINT or SIGTERM, or until the platform refuses the token; resolves to the exit code. */
 export async function agentCommand(argv: string[]): Promise<number> {
   let flags: AgentFlags | undefined;
   try {
@@ -101,14 +145,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const log = jsonLinesLog();
-  const agent = await startAgent(flags, log);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+  // Listening from the start: reading the configuration before the first reading may take a while.
+  const signalled = new Promise<'signal'>((resolve) => {
+    process.once('SIGINT', () => resolve('signal'));
+    process.once('SIGTERM', () => resolve('signal'));
   });
+  const agent = await startAgent(flags, log);
+  const why = await Promise.race([signalled, agent.tokenRefused.then(() => 'token refused' as const)]);
   await agent.stop();
-  log.info('agent stopped');
-  return 0;
+  log.info('agent stopped', { why });
+  return why === 'signal' ? 0 : tokenRefusedExitCode;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

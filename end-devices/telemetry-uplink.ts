@@ -2,14 +2,15 @@
  * Sending the agent's points to the platform: `POST /telemetry` with `Authorization: Device <token>` and a
  * JSON array of `{ts, values}`, with a timeout. The answer decides what happens to the points:
  *
- *   accepted   202: the platform has them; the agent removes them from its buffer
- *   too-large  413: the batch is too big for this platform; the agent halves it and tries again
- *   rejected   400/422: the points themselves are invalid and always will be; the agent drops them
- *   retry      anything else (unreachable, timeout, 5xx, 429, a token not yet valid): keep them, try later
+ *   accepted       202: the platform has them; the agent removes them from its buffer
+ *   too-large      413: the batch is too big for this platform; the agent halves it and tries again
+ *   rejected       400/422: the points themselves are invalid and always will be; the agent drops them
+ *   token-refused  401/403: the token will never work (unknown, rotated, device disabled); the agent stops
+ *   retry          anything else (unreachable, timeout, 5xx, 429): keep them, try later
  */
 import type { TelemetryPoint } from './point-buffer.ts';
 
-export type SendOutcome = { kind: 'accepted' } | { kind: 'too-large' | 'rejected' | 'retry'; reason: string };
+export type SendOutcome = { kind: 'accepted' } | { kind: 'too-large' | 'rejected' | 'token-refused' | 'retry'; reason: string };
 
 export type TelemetrySender = (points: readonly TelemetryPoint[]) => Promise<SendOutcome>;
 
@@ -34,6 +35,7 @@ export function httpTelemetrySender(baseUrl: string, token: string, timeoutMs = 
     const reason = `${response.status} ${text.slice(0, 300)}`.trim();
     if (response.status === 413) return { kind: 'too-large', reason };
     if (response.status === 400 || response.status === 422) return { kind: 'rejected', reason };
+    if (response.status === 401 || response.status === 403) return { kind: 'token-refused', reason };
     return { kind: 'retry', reason };
   };
 }

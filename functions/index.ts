@@ -5,7 +5,8 @@
  * process at once with one line naming the variable.
  */
 import { loadConfig } from '../shared/config.ts';
-import { createPlatform, type Deps } from '../shared/platform.ts';
+import type { Deps } from '../shared/platform.ts';
+import { createFunctionPlatform } from './platform.ts';
 import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
 import { functions } from './registry.ts';
 
@@ -21,6 +22,6 @@ try {
   fail(error);
 }
 takeOverBodyParsing(config.BODY_LIMIT_BYTES);
-const platform: Promise<Deps> = createPlatform(config);
+const platform: Promise<Deps> = createFunctionPlatform(config);
 platform.catch(fail);
 registerWithFunctionsFramework(functions, () => platform);

@@ -9,6 +9,8 @@
  *   socket.on('device:config', ({ deviceId, kind, version, … }) => …);   // kind 'desired' (config) or 'reported' (state)
  *   socket.on('command', ({ command }) => …);   // a command to the device changed status
  *
+ * What it reads off the bus and what it sends are the schemas of shared/messages.ts (`liveEvents`).
+ *
  * Each relay process binds its own exclusive queue to the telemetry and device-event exchanges, so several
  * relays behind a load balancer each serve their own clients with nothing shared but RabbitMQ. The access
  * token is checked at the handshake (signature, expiry, session), every subscribe is checked against the
@@ -21,7 +23,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { Server, type DefaultEventsMap, type Socket } from 'socket.io';
-import { z } from 'zod';
 import type { Deps } from '../shared/platform.ts';
 import type { Caller } from '../shared/function.ts';
 import type { Subscription } from '../shared/ports/bus.ts';
@@ -29,29 +30,27 @@ import { requireUser } from '../shared/auth/require-user.ts';
 import { isSessionActive } from '../shared/auth/sessions.ts';
 import { exchanges } from '../shared/bus/topology.ts';
 import { relayEmitted, relaySockets } from '../shared/metrics.ts';
-import { visibleDeviceIds } from '../functions/devices/model/ownership.ts';
+import {
+  AlertData,
+  CommandData,
+  dataOf,
+  DeviceConfigData,
+  DeviceDeletedData,
+  DeviceStateData,
+  DeviceStatusData,
+  SubscribeRequest,
+  TelemetryData,
+  type LiveEvents,
+  type LiveTelemetry,
+  type SubscriptionAck,
+} from '../shared/messages.ts';
 
 interface SocketData {
   /** The caller, with its token's expiry: the socket must reconnect with a fresh token after it. */
   user: Caller;
 }
 
-type RelaySocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
-
-const SubscribeBody = z.object({ deviceIds: z.array(z.string().max(64)).max(1000) });
-const TelemetryEvent = z.object({
-  data: z.object({
-    deviceId: z.string(),
-    points: z.array(z.object({ ts: z.number(), values: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])) })),
-  }),
-});
-const StatusEvent = z.object({ data: z.object({ deviceId: z.string(), online: z.boolean(), lastSeenAt: z.string() }) });
-const DeletedEvent = z.object({ data: z.object({ deviceId: z.string() }) });
-const AlertEvent = z.object({ data: z.object({ deviceId: z.string(), alert: z.record(z.string(), z.unknown()) }) });
-const ConfigEvent = z.object({ data: z.looseObject({ deviceId: z.string() }) });
-const CommandEvent = z.object({ data: z.object({ deviceId: z.string(), command: z.record(z.string(), z.unknown()) }) });
-/** Which side of the configuration each event carries, for `device:config`. */
-const configKinds: Record<string, 'desired' | 'reported'> = { 'device.config.updated': 'desired', 'device.state.reported': 'reported' };
+type RelaySocket = Socket<DefaultEventsMap, LiveEvents, DefaultEventsMap, SocketData>;
 
 const room = (deviceId: string) => `device:${deviceId}`;
 /**
@@ -73,7 +72,7 @@ export interface Relay {
 }
 
 export async function attachRelay(httpServer: HttpServer, deps: Deps, options: RelayOptions = {}): Promise<Relay> {
-  const io = new Server(httpServer, { path: '/socket.io', serveClient: false, maxHttpBufferSize: 64 * 1024 });
+  const io = new Server<DefaultEventsMap, LiveEvents, DefaultEventsMap, SocketData>(httpServer, { path: '/socket.io', serveClient: false, maxHttpBufferSize: 64 * 1024 });
   const coalesceMs = deps.config.RELAY_COALESCE_MS;
 
   io.use((socket, next) => {
@@ -93,8 +92,8 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
     socket.on('disconnect', () => relaySockets.dec());
 
     const onSubscription = (joining: boolean) => async (body: unknown, ack?: unknown) => {
-      const reply = typeof ack === 'function' ? (ack as (answer: unknown) => void) : () => undefined;
-      const parsed = SubscribeBody.safeParse(body);
+      const reply = typeof ack === 'function' ? (ack as (answer: SubscriptionAck) => void) : () => undefined;
+      const parsed = SubscribeRequest.safeParse(body);
       if (!parsed.success) return reply({ accepted: [], refused: [], error: 'expected {deviceIds: string[]}' });
       const ids = [...new Set(parsed.data.deviceIds)];
       if (!joining) {
@@ -102,7 +101,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         return reply({ accepted: ids, refused: [] });
       }
       try {
-        const visible = await visibleDeviceIds(deps.db, ids, socket.data.user);
+        const visible = await deps.directory.visibleDevices(socket.data.user, ids);
         const accepted = ids.filter((id) => visible.has(id.toLowerCase())).map((id) => id.toLowerCase());
         await socket.join(accepted.map(room));
         reply({ accepted, refused: ids.filter((id) => !visible.has(id.toLowerCase())) });
@@ -121,7 +120,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
    * the latest of every key anyway) and its backlog, not the others', bounds what it costs. Socket.IO's own
    * `volatile` is no substitute: it also drops updates to fast clients when several go out in one tick.
    */
-  function emitToRoom(deviceId: string, update: { deviceId: string; ts: number; values: Record<string, number | boolean | string> }): void {
+  function emitToRoom(deviceId: string, update: LiveTelemetry): void {
     for (const id of io.sockets.adapter.rooms.get(room(deviceId)) ?? []) {
       const socket = io.sockets.sockets.get(id);
       if (!socket) continue;
@@ -135,7 +134,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
   }
 
   /** Latest value per key of each device with an update waiting for its window to end. */
-  const pending = new Map<string, { ts: number; values: Record<string, number | boolean | string> }>();
+  const pending = new Map<string, Omit<LiveTelemetry, 'deviceId'>>();
   function flush(deviceId: string): void {
     const update = pending.get(deviceId);
     pending.delete(deviceId);
@@ -172,9 +171,9 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         return;
       }
       if (message.exchange === exchanges.telemetry || message.routingKey.startsWith('telemetry.')) {
-        const parsed = TelemetryEvent.safeParse(event);
-        if (!parsed.success) return;
-        const { deviceId, points } = parsed.data.data;
+        const data = dataOf(TelemetryData, event);
+        if (!data) return;
+        const { deviceId, points } = data;
         if ((io.sockets.adapter.rooms.get(room(deviceId))?.size ?? 0) === 0) return;
         const update = pending.get(deviceId) ?? { ts: 0, values: {} };
         for (const point of [...points].sort((a, b) => a.ts - b.ts)) {
@@ -188,32 +187,37 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         if (coalesceMs === 0) flush(deviceId);
         else if (!waiting) setTimeout(() => flush(deviceId), coalesceMs).unref();
       } else if (message.routingKey === 'device.status') {
-        const parsed = StatusEvent.safeParse(event);
-        if (!parsed.success) return;
-        io.to(room(parsed.data.data.deviceId)).emit('device:status', parsed.data.data);
+        const data = dataOf(DeviceStatusData, event);
+        if (!data) return;
+        io.to(room(data.deviceId)).emit('device:status', { deviceId: data.deviceId, online: data.online, lastSeenAt: data.lastSeenAt });
         relayEmitted.inc({ event: 'device:status' });
       } else if (message.routingKey === 'device.deleted') {
-        const parsed = DeletedEvent.safeParse(event);
-        if (!parsed.success) return;
-        const name = room(parsed.data.data.deviceId);
-        io.to(name).emit('device:deleted', { deviceId: parsed.data.data.deviceId });
+        const data = dataOf(DeviceDeletedData, event);
+        if (!data) return;
+        const name = room(data.deviceId);
+        io.to(name).emit('device:deleted', { deviceId: data.deviceId });
         io.in(name).socketsLeave(name);
       } else if (message.routingKey.startsWith('alert.')) {
-        const parsed = AlertEvent.safeParse(event);
-        if (!parsed.success) return;
+        const data = dataOf(AlertData, event);
+        if (!data) return;
         // Rare and each one matters: never coalesced or skipped like telemetry.
-        io.to(room(parsed.data.data.deviceId)).emit('alert', { alert: parsed.data.data.alert });
+        io.to(room(data.deviceId)).emit('alert', { alert: data.alert });
         relayEmitted.inc({ event: 'alert' });
-      } else if (configKinds[message.routingKey]) {
-        const parsed = ConfigEvent.safeParse(event);
-        if (!parsed.success) return;
+      } else if (message.routingKey === 'device.config.updated') {
+        const data = dataOf(DeviceConfigData, event);
+        if (!data) return;
         // Each version matters to whoever watches a rollout: never coalesced or skipped.
-        io.to(room(parsed.data.data.deviceId)).emit('device:config', { ...parsed.data.data, kind: configKinds[message.routingKey] });
+        io.to(room(data.deviceId)).emit('device:config', { ...data, kind: 'desired' });
+        relayEmitted.inc({ event: 'device:config' });
+      } else if (message.routingKey === 'device.state.reported') {
+        const data = dataOf(DeviceStateData, event);
+        if (!data) return;
+        io.to(room(data.deviceId)).emit('device:config', { ...data, kind: 'reported' });
         relayEmitted.inc({ event: 'device:config' });
       } else if (message.routingKey === 'command.updated') {
-        const parsed = CommandEvent.safeParse(event);
-        if (!parsed.success) return;
-        io.to(room(parsed.data.data.deviceId)).emit('command', { command: parsed.data.data.command });
+        const data = dataOf(CommandData, event);
+        if (!data) return;
+        io.to(room(data.deviceId)).emit('command', { command: data.command });
         relayEmitted.inc({ event: 'command' });
       }
     },

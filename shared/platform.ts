@@ -12,6 +12,7 @@ import type { Relational } from './ports/relational.ts';
 import type { Cache } from './ports/cache.ts';
 import type { Bus } from './ports/bus.ts';
 import type { TelemetryStore } from './ports/telemetry-store.ts';
+import type { DeviceDirectory } from './ports/device-directory.ts';
 import { createPostgresTelemetryStore } from './adapters/telemetry/postgres.ts';
 import { createMongoTelemetryStore } from './adapters/telemetry/mongo.ts';
 import { createRabbitBus } from './adapters/bus/rabbitmq.ts';
@@ -42,6 +43,8 @@ export interface Deps {
   bus: Bus;
   /** Device time series: MongoDB when MONGO_URL is set, else the relational store's telemetry table. */
   telemetry: TelemetryStore;
+  /** What other domains may ask the devices domain about devices (who may see one, its owner, its place). */
+  directory: DeviceDirectory;
   /** Publishes the outbox of this process's database; nudge it after committing events. */
   outbox: OutboxRelay;
   verifier: TokenVerifier;
@@ -59,13 +62,18 @@ export interface PlatformOptions {
   bus?: Bus;
   telemetry?: TelemetryStore;
   log?: Logger;
+  /**
+   * Builds the devices directory on this platform's adapters. Its adapter belongs to the devices domain, which
+   * nothing in shared/ imports: functions/platform.ts passes it, and every entry point builds its platform there.
+   */
+  directory: (ports: Pick<Deps, 'db' | 'cache' | 'config'>) => DeviceDirectory;
   /** Run the outbox relay loop in this process (default true). */
   relay?: boolean;
   /** Apply migrations at start (default true). */
   migrate?: boolean;
 }
 
-export async function createPlatform(config: Config, options: PlatformOptions = {}): Promise<Deps> {
+export async function createPlatform(config: Config, options: PlatformOptions): Promise<Deps> {
   const log = options.log ?? createLogger(config);
   const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
   const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : createMemoryCache());
@@ -112,6 +120,7 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
     cache,
     bus,
     telemetry,
+    directory: options.directory({ db, cache, config }),
     outbox,
     signing,
     verifier: createTokenVerifier(source, settings),

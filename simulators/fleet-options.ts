@@ -4,13 +4,14 @@
  *
  *   fleet.ts --url http://localhost:8080 --email ann@example.com --password '…' --count 20 --rate 1 --duration 60
  *            [--http] [--mqtt-url mqtt://host:1883] [--broker embedded|mosquitto] [--seed 42]
- *            [--messages 100] [--devices ids-and-tokens.json] [--save-devices file.json]
+ *            [--messages 100] [--devices ids-and-tokens.json] [--save-devices file.json] [--telemetry-only]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { DeviceCredentials } from './device-credentials.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
+import { simulatedIntervalBounds } from './device-control.ts';
 import type { FleetOptions } from './fleet.ts';
 
 export class UsageError extends Error {
@@ -27,7 +28,8 @@ export const fleetUsage = `usage: fleet.ts --url URL (--email E --password P | -
   --url URL               the platform's API (required)
   --email, --password     log in as this user (registered first if unknown) to provision devices
   --count N               devices (default 10; with --devices, all of the file)
-  --rate R                messages per second per device (default 1)
+  --rate R                messages per second per device (default 1), until a device's configuration
+                          sets \`interval\`
   --duration S            seconds to run (default 60, or unbounded when --messages is given)
   --messages N            messages per device, then stop
   --http                  send over HTTP (POST /telemetry) instead of MQTT
@@ -37,8 +39,20 @@ export const fleetUsage = `usage: fleet.ts --url URL (--email E --password P | -
   --seed N                makes the signals repeatable (default: random)
   --devices FILE          reuse devices: JSON [{"id", "token"}] (or a POST /devices/bulk answer)
   --save-devices FILE     write the provisioned devices' ids and tokens there, to reuse them later
+  --telemetry-only        send telemetry only: no configuration, state or commands (over HTTP, no long polls)
   --quiet                 no progress line
   --help                  this text
+
+Each device also follows its configuration and answers commands: over MQTT on its own connection
+(devices/{id}/config, devices/{id}/commands), over HTTP by long polls (GET /device/config?wait=25,
+GET /device/commands?wait=25).
+  configuration  {"interval": S}: seconds between readings (${simulatedIntervalBounds.min} to ${simulatedIntervalBounds.max}), applied at once;
+                 without it, --rate
+  state          {"version": V, "state": {"interval": S}}, V the version applied: after connecting
+                 and after each configuration
+  commands       ping → succeeded {"pong": <ms since the epoch>}; any other → failed
+                 {"error": "unknown command <name>"}
+The summary counts configsApplied and commandsAnswered.
 `;
 
 const positive = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be more than 0`);
@@ -59,6 +73,7 @@ const Flags = z
     seed: z.coerce.number({ error: '--seed must be a number' }).int('--seed must be a whole number').optional(),
     devices: z.string().min(1).optional(),
     'save-devices': z.string().min(1).optional(),
+    'telemetry-only': z.boolean().default(false),
     quiet: z.boolean().default(false),
   })
   .refine((f) => f.devices || (f.email && f.password), { message: 'give --email and --password, or --devices' });
@@ -84,6 +99,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean 
         seed: { type: 'string' },
         devices: { type: 'string' },
         'save-devices': { type: 'string' },
+        'telemetry-only': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -122,6 +138,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean 
     // A random seed is still reported in the summary, so any run can be repeated.
     seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
     saveDevicesTo: flags['save-devices'],
+    telemetryOnly: flags['telemetry-only'],
     quiet: flags.quiet,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * What a fleet run counts: messages sent, acknowledged, failed (by kind), readings skipped by dropouts,
  * slots missed while a send still waited, and the values inside the acknowledged messages (the platform
- * stores one row per value, so that is the number to compare with storage).
+ * stores one row per value, so that is the number to compare with storage); configurations applied and
+ * commands answered.
  */
 export interface DeviceCount {
   id: string;
@@ -16,6 +17,8 @@ export class FleetStats {
   dropouts = 0;
   missed = 0;
   valuesAcked = 0;
+  configsApplied = 0;
+  commandsAnswered = 0;
   readonly errorKinds = new Map<string, number>();
   readonly perDevice: DeviceCount[] = [];
   readonly startedAt: number;

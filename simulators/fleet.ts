@@ -1,7 +1,8 @@
 /**
  * The fleet simulator: provisions N devices through the API (or reuses given ones), then each device sends
  * believable telemetry (see signals.ts) over MQTT or HTTP at a set rate until the duration or the message
- * count runs out, and reports what the platform acknowledged.
+ * count runs out, and reports what the platform acknowledged. Each device also follows its configuration
+ * (`interval` sets its pace) and answers commands (device-control.ts), unless the run is telemetry only.
  *
  * As a library: `const summary = await runFleet({ url, credentials, count: 5, ... })`.
  * As a program: `node --import tsx simulators/fleet.ts --url http://localhost:8080 --email … --password …
@@ -11,6 +12,7 @@ import { setMaxListeners } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { writeDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
 import { fleetUsage, HelpRequested, parseFleetArgs, UsageError } from './fleet-options.ts';
+import { DeviceControl } from './device-control.ts';
 import { FleetStats, type DeviceCount } from './fleet-stats.ts';
 import { httpUplink } from './http-uplink.ts';
 import { mqttUplink, type BrokerKind } from './mqtt-uplink.ts';
@@ -27,7 +29,7 @@ export interface FleetOptions {
   /** Devices to reuse instead of provisioning new ones. */
   devices?: DeviceCredentials[] | undefined;
   count: number;
-  /** Messages per second per device. */
+  /** Messages per second per device, while the device's configuration sets no `interval`. */
   ratePerDevice: number;
   durationMs: number;
   messagesPerDevice?: number | undefined;
@@ -35,6 +37,8 @@ export interface FleetOptions {
   broker: BrokerKind;
   mqttUrl?: string | undefined;
   seed: number;
+  /** Devices only send telemetry: no configuration, state or commands (no long polls over HTTP). */
+  telemetryOnly?: boolean | undefined;
   signals?: SignalOptions | undefined;
   /** Writes the provisioned devices' ids and tokens to this file. */
   saveDevicesTo?: string | undefined;
@@ -65,6 +69,10 @@ export interface FleetSummary {
   /** Values in the acknowledged messages: what storage should hold. */
   valuesAcked: number;
   ackedPerSecond: number;
+  /** Configuration versions the devices applied. */
+  configsApplied: number;
+  /** Commands the devices answered (each id once). */
+  commandsAnswered: number;
 }
 
 export interface FleetResult extends FleetSummary {
@@ -74,38 +82,37 @@ export interface FleetResult extends FleetSummary {
 const connectConcurrency = 50;
 const dayMs = 86_400_000;
 
-function sleepUntil(at: number, signal: AbortSignal | undefined): Promise<void> {
-  const ms = at - Date.now();
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+interface ConnectedDevice {
+  uplink: DeviceUplink;
+  control: DeviceControl;
 }
 
-/** Connects every device, a bounded number at a time; a device that cannot connect is counted and left out. */
-async function connectAll(devices: DeviceCredentials[], connect: UplinkFactory, stats: FleetStats, note: (kind: string, message: string) => void) {
-  const uplinks: Array<DeviceUplink | undefined> = new Array(devices.length);
+/**
+ * Connects every device and starts its control (unless `listen` is false), a bounded number at a time; a
+ * device that cannot connect is counted and left out. One whose control failed to start still sends telemetry.
+ */
+async function connectAll(devices: DeviceCredentials[], connect: UplinkFactory, control: (uplink: DeviceUplink) => DeviceControl, listen: boolean, stats: FleetStats, note: (kind: string, message: string) => void) {
+  const connected: Array<ConnectedDevice | undefined> = new Array(devices.length);
   let next = 0;
   const worker = async () => {
     while (next < devices.length) {
       const index = next++;
+      let uplink: DeviceUplink;
       try {
-        uplinks[index] = await connect(devices[index]!);
+        uplink = await connect(devices[index]!);
       } catch (error) {
         const kind = error instanceof UplinkError ? error.kind : 'connect';
         stats.fail(kind);
         note(kind, (error as Error).message);
+        continue;
       }
+      connected[index] = { uplink, control: control(uplink) };
+      // Counted where it failed.
+      if (listen) await connected[index].control.start().catch(() => undefined);
     }
   };
   await Promise.all(Array.from({ length: Math.min(connectConcurrency, devices.length) }, worker));
-  return uplinks;
+  return connected;
 }
 
 export async function runFleet(options: FleetOptions): Promise<FleetResult> {
@@ -126,8 +133,13 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     options.progress?.write(`${options.progress.isTTY ? '\r\x1b[2K' : ''}first ${kind} error: ${message}\n`);
   };
 
+  const periodMs = 1000 / options.ratePerDevice;
   const connect = options.transport === 'http' ? httpUplink(url) : mqttUplink(options.mqttUrl ?? `mqtt://${new URL(url).hostname}:1883`, options.broker);
-  const uplinks = await connectAll(devices, connect, stats, note);
+  const onError = (error: UplinkError) => {
+    stats.fail(error.kind);
+    note(error.kind, error.message);
+  };
+  const connected = await connectAll(devices, connect, (uplink) => new DeviceControl(uplink, periodMs, stats, onError), !options.telemetryOnly, stats, note);
 
   // One listener per sleeping device on one signal is expected here, not a leak.
   const stop = new AbortController();
@@ -136,7 +148,6 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   options.signal?.addEventListener('abort', stopRun, { once: true });
   if (options.signal?.aborted) stop.abort();
 
-  const periodMs = 1000 / options.ratePerDevice;
   const maxMessages = options.messagesPerDevice ?? Number.POSITIVE_INFINITY;
   const startedAt = Date.now();
   // The daily cycle follows the clock unless the caller pins it (a test, or a repeat of an earlier run).
@@ -144,24 +155,38 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const progress = options.progress ? startProgressLine(stats, options.progress) : undefined;
   let lastAckAt = startedAt;
 
-  const runDevice = async (index: number, device: DeviceCredentials, uplink: DeviceUplink) => {
+  const runDevice = async (index: number, device: DeviceCredentials, { uplink, control }: ConnectedDevice) => {
     const count = stats.device(device.id);
-    // Devices are spread evenly over one period so the platform sees a steady stream, not bursts.
-    const offsetMs = (periodMs * index) / devices.length;
-    let lastTs = 0;
+    // Slot n is due `origin + n × pace` ms into the run. Devices are spread evenly over one period so the
+    // platform sees a steady stream, not bursts.
+    let pace = control.periodMs;
+    let origin = (pace * index) / devices.length;
     let slot = 0;
+    /** When the last reading was due: a new pace counts from there. */
+    let lastAt = origin - pace;
+    let lastTs = 0;
     // Slots that pass while a send waits are skipped, not sent in a burst after it: the offered load never
     // exceeds the rate asked for, and the run ends on time.
     const nextSlot = () => {
-      const next = Math.max(slot + 1, Math.ceil((Date.now() - startedAt - offsetMs) / periodMs));
+      const next = Math.max(slot + 1, Math.ceil((Date.now() - startedAt - origin) / pace));
       stats.missed += next - slot - 1;
       slot = next;
     };
-    for (let taken = 0; taken < maxMessages; taken++) {
-      const elapsedMs = offsetMs + slot * periodMs;
-      if (elapsedMs >= options.durationMs || stop.signal.aborted) break;
-      await sleepUntil(startedAt + elapsedMs, stop.signal);
+    let taken = 0;
+    while (taken < maxMessages && !stop.signal.aborted) {
+      if (control.periodMs !== pace) {
+        // A new interval: the next reading is due one new period after the last one (at once if that passed).
+        pace = control.periodMs;
+        origin = lastAt;
+        slot = Math.max(1, Math.ceil((Date.now() - startedAt - origin) / pace));
+      }
+      const elapsedMs = origin + slot * pace;
+      if (elapsedMs >= options.durationMs) break;
+      await control.sleepUntil(startedAt + elapsedMs, stop.signal);
       if (stop.signal.aborted) break;
+      if (control.periodMs !== pace) continue;
+      lastAt = elapsedMs;
+      taken++;
       // The slot's time, not the wall clock, picks the reading: a slow platform does not change the series.
       const reading = readingAt(options.seed, index, elapsedMs, signals);
       if (!reading) {
@@ -187,11 +212,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   };
 
   try {
-    await Promise.all(devices.map((device, index) => (uplinks[index] ? runDevice(index, device, uplinks[index]) : undefined)));
+    await Promise.all(devices.map((device, index) => (connected[index] ? runDevice(index, device, connected[index]) : undefined)));
   } finally {
     options.signal?.removeEventListener('abort', stopRun);
     progress?.stop();
-    await Promise.allSettled(uplinks.map((u) => u?.close()));
+    for (const c of connected) c?.control.close();
+    await Promise.allSettled(connected.map((c) => c?.uplink.close()));
   }
 
   const durationMs = Math.max(1, lastAckAt - startedAt);
@@ -211,6 +237,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     missed: stats.missed,
     valuesAcked: stats.valuesAcked,
     ackedPerSecond: Math.round((stats.acked * 1000 * 10) / durationMs) / 10,
+    configsApplied: stats.configsApplied,
+    commandsAnswered: stats.commandsAnswered,
     perDevice: stats.perDevice,
   };
 }

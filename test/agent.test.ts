@@ -2,26 +2,30 @@
  * The end-device agent: its readings are sane on this machine, and its disk buffer keeps every point, in
  * order and exactly once, through the platform being down, the agent restarting, a crash mid-write and
  * the bound (which drops the oldest, with a log line). A small local HTTP server stands in for the platform.
+ * Against the real platform, the agent takes its interval from the device's configuration, reports it, answers
+ * `ping`, and stops on a token the platform refuses instead of buffering for ever.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { parseAgentArgs, startAgent, type RunningAgent } from '../end-devices/agent.ts';
 import type { AgentLog, LogFields } from '../end-devices/agent-log.ts';
 import { PointBuffer, type TelemetryPoint } from '../end-devices/point-buffer.ts';
 import { ReportingAgent } from '../end-devices/reporting-agent.ts';
 import { systemCollector } from '../end-devices/system-metrics.ts';
 import { httpTelemetrySender } from '../end-devices/telemetry-uplink.ts';
 import { repoRoot } from './support/processes.ts';
-import { call, signedInUser, startPlatform } from './support/platform.ts';
+import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { settleWithin, until } from './support/wait.ts';
 
 /** What the stand-in platform answers, request by request. */
-type Answer = 202 | 503 | 400 | 'hang';
+type Answer = 202 | 503 | 400 | 401 | 'hang';
 
 interface StandIn {
   url: string;
@@ -43,6 +47,8 @@ async function standInPlatform(): Promise<StandIn> {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
+      // Telemetry only: the device's configuration and commands are not there (the agent keeps --interval).
+      if (request.method !== 'POST' || request.url !== '/telemetry') return void response.writeHead(404, { 'content-type': 'application/json' }).end('{}');
       const points = JSON.parse(body) as TelemetryPoint[];
       assert.is(request.headers.authorization, 'Device dt_test');
       state.requestSizes.push(points.length);
@@ -286,6 +292,18 @@ buffering('a platform that does not answer in time counts as unreachable', async
   await agent.stop();
 });
 
+buffering('a refused token (401) stops the schedule; the points stay on disk for a good token', async () => {
+  const { agent, buffer } = await agentOn('r.jsonl');
+  f.platform.default = 401;
+  agent.start(50);
+  await until('the refusal logged', () => logged(/refuses this device token/).length > 0, 5000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.is(f.platform.requestSizes.length, 1, 'nothing sent after the refusal');
+  assert.is(buffer.size, 1);
+  assert.is(logged(/refuses this device token/)[0]!.level, 'error');
+  await agent.stop();
+});
+
 buffering('the agent program reports this machine to the platform and stops on SIGTERM', async () => {
   f.platform.default = 202;
   const child = spawn(
@@ -312,19 +330,23 @@ buffering('the agent program reports this machine to the platform and stops on S
 buffering.run();
 
 const platform = suite('agent: against the real platform');
+let p: TestPlatform | undefined;
+platform.before(async () => {
+  p = await startPlatform();
+});
+platform.after(async () => p?.close());
 
 platform('the machine\'s readings are accepted by POST /telemetry and stored', async () => {
-  const p = await startPlatform();
   const dir = await mkdtemp(join(os.tmpdir(), 'agent-real-'));
   try {
-    const user = await signedInUser(p.url, 'agent');
-    const made = await call(p.url, 'POST', '/devices', { token: user.accessToken, body: { name: 'this machine', type: 'agent' } });
+    const user = await signedInUser(p!.url, 'agent');
+    const made = await call(p!.url, 'POST', '/devices', { token: user.accessToken, body: { name: 'this machine', type: 'agent' } });
     const log = recordingLog();
     const buffer = await PointBuffer.open({ path: join(dir, 'buffer.jsonl'), maxPoints: 100, log });
     const agent = new ReportingAgent({
       buffer,
       collect: await systemCollector({ log }),
-      send: httpTelemetrySender(p.url, made.body.deviceToken, 5000),
+      send: httpTelemetrySender(p!.url, made.body.deviceToken, 5000),
       log,
     });
     await agent.tick();
@@ -332,7 +354,7 @@ platform('the machine\'s readings are accepted by POST /telemetry and stored', a
     await agent.stop();
     assert.is(buffer.size, 0, JSON.stringify(log.lines));
     const stored = await until('the readings in storage', async () => {
-      const res = await call(p.url, 'GET', `/devices/${made.body.device.id}/telemetry/latest`, { token: user.accessToken });
+      const res = await call(p!.url, 'GET', `/devices/${made.body.device.id}/telemetry/latest`, { token: user.accessToken });
       const keys = (res.body.items ?? []) as Array<{ key: string }>;
       return keys.length >= 8 && keys;
     });
@@ -340,7 +362,84 @@ platform('the machine\'s readings are accepted by POST /telemetry and stored', a
     for (const key of ['cpu_percent', 'memory_percent', 'disk_percent', 'load_1m']) assert.ok(keys.includes(key), `${key} in ${keys}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
-    await p.close();
+  }
+});
+
+platform('the agent takes its interval from the device\'s configuration, reports it, and answers ping', async () => {
+  const dir = await mkdtemp(join(os.tmpdir(), 'agent-config-'));
+  let running: RunningAgent | undefined;
+  try {
+    const user = await signedInUser(p!.url, 'agent-config');
+    const owner = { token: user.accessToken };
+    const made = await call(p!.url, 'POST', '/devices', { ...owner, body: { name: 'configured machine', type: 'agent' } });
+    const id = made.body.device.id as string;
+    const configView = async () => (await call(p!.url, 'GET', `/devices/${id}/config`, owner)).body;
+    const first = await call(p!.url, 'PUT', `/devices/${id}/config`, { ...owner, body: { config: { interval: 1 } } });
+    assert.is(first.status, 200, JSON.stringify(first.body));
+
+    const log = recordingLog();
+    // --interval is an hour: every reading within seconds comes from the configuration.
+    const flags = parseAgentArgs(['--url', p!.url, '--token', made.body.deviceToken, '--interval', '3600', '--buffer', join(dir, 'buffer.jsonl')], {})!;
+    running = await startAgent(flags, log);
+    assert.is(running.remote.interval, 1, 'the configuration is read before the first reading');
+    const view = await until('the agent in sync', async () => {
+      const v = await configView();
+      return v.inSync && v;
+    });
+    assert.equal(view.reported, { ...view.reported, version: first.body.version, state: { interval: 1 } });
+    const readings = await until('three readings stored', async () => {
+      const res = await call(p!.url, 'GET', `/devices/${id}/telemetry?keys=load_1m&from=0&limit=100`, owner);
+      const items = (res.body.items ?? []) as Array<{ ts: number }>;
+      return items.length >= 3 && items;
+    });
+    const gaps = readings.slice(1).map((r, i) => r.ts - readings[i]!.ts);
+    assert.ok(gaps.every((gap) => gap >= 500 && gap <= 2500), `a reading about every second: ${gaps}`);
+
+    // A change comes by the long poll, is applied and reported back.
+    const next = await call(p!.url, 'PUT', `/devices/${id}/config`, { ...owner, body: { config: { interval: 5 } } });
+    const synced = await until('the new interval reported', async () => {
+      const v = await configView();
+      return v.inSync && v.desired.version === next.body.version && v;
+    });
+    assert.equal(synced.reported.state, { interval: 5 });
+    assert.is(running.remote.interval, 5);
+
+    const ping = await call(p!.url, 'POST', `/devices/${id}/commands?wait=true`, { ...owner, body: { name: 'ping' } });
+    assert.is(ping.body.command.status, 'succeeded', JSON.stringify(ping.body));
+    assert.type(ping.body.command.result.pong, 'number');
+    assert.is(ping.body.command.result.hostname, os.hostname());
+    const unknown = await call(p!.url, 'POST', `/devices/${id}/commands?wait=true`, { ...owner, body: { name: 'reboot' } });
+    assert.is(unknown.body.command.status, 'failed');
+    assert.equal(unknown.body.command.result, { error: 'unknown command reboot' });
+
+    assert.is(await settleWithin(running.stop(), 5000), 'resolved', 'the long polls end at once');
+    running = undefined;
+    assert.equal(log.lines.filter((l) => l.level !== 'info'), [], 'no warnings');
+  } finally {
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+platform('the agent program stops on a token the platform refuses, with a clear message and exit code 3, buffering nothing', async () => {
+  const dir = await mkdtemp(join(os.tmpdir(), 'agent-refused-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'end-devices/agent.ts', '--url', p!.url, '--interval', '0.2', '--buffer', join(dir, 'b.jsonl')], {
+    cwd: repoRoot,
+    env: { ...process.env, IOTFN_DEVICE_TOKEN: `dt_${randomBytes(24).toString('base64url')}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    assert.is(code, 3, stderr);
+    assert.match(stderr, /"level":"error","msg":"the platform refuses this device token[^"]*check --token or IOTFN_DEVICE_TOKEN; stopping"/);
+    assert.match(stderr, /401/);
+    assert.is(await readFile(join(dir, 'b.jsonl'), 'utf8').catch(() => ''), '', 'nothing buffered');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

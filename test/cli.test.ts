@@ -4,6 +4,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { until } from './support/wait.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,8 +114,12 @@ demo('a demo fleet of five devices is live at once, and the banner says how to s
   }
   assert.is(online, 5);
   const devices = await call(d.url!, 'GET', '/devices', { token });
-  const latest = await call(d.url!, 'GET', `/devices/${devices.body.items[0].id}/telemetry/latest`, { token });
-  assert.ok(latest.body.items.some((i: { key: string }) => i.key === 'temperature'), JSON.stringify(latest.body));
+  // Online comes first now (a demo device reports its state when it starts); its first reading follows.
+  const latest = await until('the first temperature stored', async () => {
+    const res = await call(d.url!, 'GET', `/devices/${devices.body.items[0].id}/telemetry/latest`, { token });
+    return res.body.items?.some((i: { key: string }) => i.key === 'temperature') ? res.body : undefined;
+  });
+  assert.ok(latest.items.length > 0);
   const ruled = Date.now() + 15_000;
   let rules: Array<{ key: string; op: string }> = [];
   while (rules.length === 0 && Date.now() < ruled) {

@@ -1,8 +1,9 @@
 /**
  * The dashboard in a real headless Chromium against the whole platform (PostgreSQL, Redis, RabbitMQ and
  * the Socket.IO relay): register and sign in through the page, add a device and read its token from the
- * once-only dialog, open it, send telemetry as the device, and see the value arrive live; then its forecast.
- * Screenshots in test-output/dashboard.png and test-output/dashboard-forecast.png.
+ * once-only dialog, open it, send telemetry as the device, and see the value arrive live; then its forecast,
+ * alerts, configuration and commands, with the device answering over HTTP.
+ * Screenshots in test-output/dashboard.png, dashboard-forecast.png and dashboard-config-commands.png.
  *
  * The steps share one page and run in order. Every wait is bounded (uvu has no timeouts).
  */
@@ -19,6 +20,51 @@ const ctx: { platform?: TestPlatform; browser?: Browser; page?: Page; token?: st
 const page = () => ctx.page!;
 const email = randomEmail('dashboard');
 const $ = (id: string) => `#${id}`;
+
+/**
+ * The hooks of the Configuration and Commands cards (`configIds` and `commandIds` in dashboard/src/config-card.ts
+ * and commands-card.ts; those files use the DOM, so Node code cannot import them).
+ */
+const cardIds = {
+  configCard: 'config-card',
+  configSync: 'config-sync',
+  configEditor: 'config-editor',
+  configEditorMessage: 'config-editor-message',
+  configSave: 'config-save',
+  configRevert: 'config-revert',
+  configSaveError: 'config-save-error',
+  configReported: 'config-reported',
+  commandsCard: 'commands-card',
+  commandName: 'command-name',
+  commandParams: 'command-params',
+  commandTimeout: 'command-timeout',
+  commandSubmit: 'command-submit',
+  commandsEmpty: 'commands-empty',
+  commandsMore: 'commands-more',
+  commandRow: 'command-row',
+  commandStatus: 'command-status',
+};
+
+/** A call to the API as the signed-in user, with the access token the page holds. */
+async function userCall(method: string, path: string, body?: unknown): Promise<Response> {
+  const token = await page().evaluate(() => (JSON.parse(sessionStorage.getItem('iotfn.session') ?? '{}') as { accessToken?: string }).accessToken ?? '');
+  return fetch(`${ctx.platform!.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(waitMs),
+  });
+}
+
+/** A call to the API as the device, with its token. */
+function deviceCall(method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${ctx.platform!.url}${path}`, {
+    method,
+    headers: { authorization: `Device ${ctx.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(waitMs),
+  });
+}
 
 const dashboard = suite('dashboard');
 const missing = chromiumMissing();
@@ -179,6 +225,108 @@ if (missing) {
     await page().waitForSelector(`[data-testid="${testIds.alertRow}"][data-state="open"]`);
     await page().click(`[data-testid="${testIds.alertAck}"]`);
     await page().locator(`[data-testid="${testIds.alertRow}"]`).filter({ hasText: 'Acknowledged' }).waitFor();
+  });
+
+  dashboard('the Configuration card checks JSON as it is typed, saves with If-Match, reloads on a 412 and shows the device in sync live', async () => {
+    const card = $(cardIds.configCard);
+    await page().waitForSelector(`${card}[data-state="ready"][data-desired-version="0"]`);
+    await page().waitForSelector(`${$(cardIds.configSync)}[data-in-sync="false"]`);
+    assert.match((await page().textContent($(cardIds.configSync))) ?? '', /Not in sync \(no report from the device yet, desired 0\)/);
+
+    const editor = $(cardIds.configEditor);
+    const message = () => page().textContent($(cardIds.configEditorMessage)).then((text) => text ?? '');
+    await page().fill(editor, '{"sampleSeconds": 30,');
+    assert.match(await message(), /^Not valid JSON at line 1, column \d+: /);
+    assert.ok(await page().isDisabled($(cardIds.configSave)), 'Save is off while the JSON is broken');
+    await page().fill(editor, '[1, 2]');
+    assert.match(await message(), /has to be an object/);
+    assert.ok(await page().isDisabled($(cardIds.configSave)), 'Save is off for JSON that is not an object');
+    await page().fill(editor, '{"sampleSeconds": 30, "led": "green"}');
+    assert.ok(await page().isEnabled($(cardIds.configSave)));
+    await page().click($(cardIds.configSave));
+    await page().waitForSelector(`${card}[data-desired-version="1"]`);
+    const saved = await userCall('GET', `/devices/${ctx.deviceId}/config`);
+    assert.is(saved.status, 200);
+    const view = (await saved.json()) as { desired: { version: number; config: unknown } };
+    assert.is(view.desired.version, 1);
+    assert.equal(view.desired.config, { sampleSeconds: 30, led: 'green' });
+
+    // Someone else saves while this page has unsaved edits: Save answers 412, and the card reloads.
+    await page().fill(editor, '{"sampleSeconds": 10}');
+    const elsewhere = await userCall('PUT', `/devices/${ctx.deviceId}/config`, { config: { sampleSeconds: 60, led: 'blue' } });
+    assert.is(elsewhere.status, 200, await elsewhere.text());
+    await page().waitForSelector(`${card}[data-desired-version="2"]`);
+    assert.is(await page().inputValue(editor), '{"sampleSeconds": 10}', 'a live update does not throw away unsaved edits');
+    await page().click($(cardIds.configSave));
+    await page().locator($(cardIds.configSaveError)).filter({ hasText: 'changed elsewhere — reloaded' }).waitFor();
+    assert.equal(JSON.parse(await page().inputValue(editor)), { sampleSeconds: 60, led: 'blue' });
+
+    await page().fill(editor, JSON.stringify({ blob: 'x'.repeat(70_000) }));
+    await page().click($(cardIds.configSave));
+    await page().locator($(cardIds.configSaveError)).filter({ hasText: 'too large' }).waitFor();
+    await page().click($(cardIds.configRevert));
+    assert.equal(JSON.parse(await page().inputValue(editor)), { sampleSeconds: 60, led: 'blue' });
+    assert.is((await (await userCall('GET', `/devices/${ctx.deviceId}/config`)).json()).desired.version, 2, 'neither failed save stored anything');
+
+    const reported = await deviceCall('PUT', '/device/state', { version: 2, state: { sampleSeconds: 60, led: 'blue', firmware: '1.4.2' } });
+    assert.is(reported.status, 204, await reported.text());
+    await page().waitForSelector(`${$(cardIds.configSync)}[data-in-sync="true"]`);
+    assert.is((await page().textContent($(cardIds.configSync)))?.trim(), 'In sync');
+    assert.match((await page().textContent($(cardIds.configReported))) ?? '', /"firmware": "1\.4\.2"/);
+  });
+
+  dashboard('a command sent from the Commands card appears at once and follows the device live to succeeded', async () => {
+    await page().waitForSelector(`${$(cardIds.commandsCard)}[data-state="ready"]`);
+    await page().waitForSelector($(cardIds.commandsEmpty));
+    await page().fill($(cardIds.commandName), 'reboot');
+    await page().fill($(cardIds.commandParams), '{"delaySeconds": ');
+    assert.ok(await page().isDisabled($(cardIds.commandSubmit)), 'Send is off while the params are broken');
+    await page().fill($(cardIds.commandParams), '{"delaySeconds": 5}');
+    await page().fill($(cardIds.commandTimeout), '120');
+    await page().click($(cardIds.commandSubmit));
+    const row = await page().waitForSelector(`[data-testid="${cardIds.commandRow}"]:is([data-status="queued"], [data-status="sent"])`);
+    const commandId = (await row.getAttribute('data-command-id')) ?? '';
+    assert.match((await row.textContent()) ?? '', /reboot/);
+    const rowOf = (status: string) => `[data-testid="${cardIds.commandRow}"][data-command-id="${commandId}"][data-status="${status}"]`;
+
+    const taken = await deviceCall('GET', '/device/commands');
+    assert.is(taken.status, 200);
+    const pending = ((await taken.json()) as { commands: { id: string; params: unknown }[] }).commands;
+    assert.equal(pending.map((c) => [c.id, c.params]), [[commandId, { delaySeconds: 5 }]]);
+    await page().waitForSelector(rowOf('sent'));
+
+    const answered = await deviceCall('POST', `/device/commands/${commandId}/result`, { status: 'succeeded', result: { rebooted: true } });
+    assert.is(answered.status, 200, await answered.text());
+    await page().waitForSelector(rowOf('succeeded'));
+    assert.is((await page().textContent(`${rowOf('succeeded')} [data-testid="${cardIds.commandStatus}"]`))?.trim(), 'Succeeded');
+    assert.match((await page().textContent(`${rowOf('succeeded')} .command-result`)) ?? '', /"rebooted":true/);
+
+    await page().evaluate(() => window.scrollTo(0, 0));
+    const clip = await page().evaluate(() => {
+      const boxes = ['panel-configuration', 'panel-commands'].map((id) => document.getElementById(id)!.closest('section')!.getBoundingClientRect());
+      const top = Math.min(...boxes.map((b) => b.top)) + window.scrollY - 12;
+      const bottom = Math.max(...boxes.map((b) => b.bottom)) + window.scrollY + 12;
+      const left = Math.min(...boxes.map((b) => b.left)) - 12;
+      const right = Math.max(...boxes.map((b) => b.right)) + 12;
+      return { x: Math.max(0, left), y: Math.max(0, top), width: right - Math.max(0, left), height: bottom - Math.max(0, top) };
+    });
+    await page().screenshot({ path: 'test-output/dashboard-config-commands.png', fullPage: true, clip });
+  });
+
+  dashboard('the Commands card lists the first page of commands and "More" brings the rest', async () => {
+    for (let i = 0; i < 10; i++) {
+      const sent = await userCall('POST', `/devices/${ctx.deviceId}/commands`, { name: `ping.${i}` });
+      assert.is(sent.status, 202, await sent.text());
+    }
+    await page().reload();
+    await page().waitForSelector(`${$(cardIds.commandsCard)}[data-state="ready"]`);
+    const rows = page().locator(`[data-testid="${cardIds.commandRow}"]`);
+    assert.is(await rows.count(), 10);
+    assert.match((await rows.first().textContent()) ?? '', /ping\.9/, 'newest first');
+    await page().click($(cardIds.commandsMore));
+    await page().waitForSelector(`[data-testid="${cardIds.commandRow}"][data-status="succeeded"]`);
+    assert.is(await rows.count(), 11);
+    await page().waitForSelector($(cardIds.commandsMore), { state: 'hidden' });
   });
 
   dashboard('the page threw no errors', () => {

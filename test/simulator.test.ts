@@ -2,7 +2,8 @@
  * The fleet simulator: its signals are repeatable from a seed and stay in range, and every value a
  * simulated fleet reports as acknowledged ends up in storage, over HTTP, over MQTT through the real
  * Mosquitto and the bridge, and over MQTT through the embedded broker. The command line provisions,
- * saves and reuses devices.
+ * saves and reuses devices. Over each transport a simulated device follows its configuration (its pace
+ * changes live, and the owner sees it in sync) and answers commands.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,11 +11,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { call, goodPassword, randomEmail, startPlatform, type TestPlatform } from './support/platform.ts';
+import { call, goodPassword, randomEmail, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { repoRoot } from './support/processes.ts';
 import { startProjectMosquitto, type ProjectMosquitto } from './support/mosquitto.ts';
 import { queues } from '../shared/bus/topology.ts';
-import { until } from './support/wait.ts';
+import { settleWithin, until } from './support/wait.ts';
 import { isDropout, profileOf, readingAt, type Reading } from '../simulators/signals.ts';
 import { mulberry32 } from '../simulators/prng.ts';
 import { runFleet, type FleetOptions, type FleetResult } from '../simulators/fleet.ts';
@@ -139,6 +140,86 @@ async function fleetArrives(p: TestPlatform, options: Partial<FleetOptions>) {
   return { email, result };
 }
 
+/**
+ * One simulated device running in the background: it reports its state on connecting, takes a configuration
+ * the owner sets (its pace follows), refuses an interval out of bounds, answers `ping` and fails an unknown
+ * command; stopped, the run ends at once (over HTTP: the long polls are cancelled).
+ */
+async function followsConfigAndCommands(p: TestPlatform, options: Partial<FleetOptions>) {
+  const user = await signedInUser(p.url, 'fleet-control');
+  const owner = { token: user.accessToken };
+  const made = await call(p.url, 'POST', '/devices', { ...owner, body: { name: 'controlled', type: 'simulated-sensor' } });
+  assert.is(made.status, 201, JSON.stringify(made.body));
+  const id = made.body.device.id as string;
+  const configView = async () => (await call(p.url, 'GET', `/devices/${id}/config`, owner)).body;
+  const stop = new AbortController();
+  const run = runFleet({
+    url: p.url,
+    devices: [{ id, token: made.body.deviceToken }],
+    count: 1,
+    ratePerDevice: 1,
+    durationMs: 120_000,
+    transport: 'http',
+    broker: 'embedded',
+    seed: 5,
+    signals: { dropoutProbability: 0 },
+    signal: stop.signal,
+    ...options,
+  });
+  try {
+    const first = await until('the state reported after connecting', async () => (await configView()).reported, 15_000);
+    assert.is(first.version, 0, 'no configuration yet');
+    assert.equal(first.state, { interval: 1 }, 'the pace of --rate 1');
+
+    const put = await call(p.url, 'PUT', `/devices/${id}/config`, { ...owner, body: { config: { interval: 0.1 } } });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+    const synced = await until('the device in sync with the new configuration', async () => {
+      const view = await configView();
+      return view.inSync && view.desired.version === put.body.version && view;
+    }, 15_000);
+    assert.equal(synced.reported.state, { interval: 0.1 });
+
+    // Ten readings a second now, where there was one.
+    const from = Date.now();
+    const to = from + 1500;
+    let readings = 0;
+    await until('readings at the new pace', async () => {
+      if (Date.now() < to + 500) return false;
+      const res = await call(p.url, 'GET', `/devices/${id}/telemetry?keys=counter&from=${from}&to=${to}&limit=1000`, owner);
+      readings = res.body.items.length;
+      return readings >= 8;
+    }, 15_000).catch((error: Error) => {
+      throw new Error(`${error.message} (${readings} readings in 1.5 s)`);
+    });
+
+    const bad = await call(p.url, 'PUT', `/devices/${id}/config`, { ...owner, body: { config: { interval: 0 } } });
+    assert.is(bad.status, 200);
+    const refused = await until('the device saying why it did not apply it', async () => {
+      const view = await configView();
+      return view.reported?.state.error && view;
+    }, 15_000);
+    assert.is(refused.inSync, false);
+    assert.is(refused.reported.version, put.body.version, 'the version still in effect');
+    assert.match(refused.reported.state.error, /interval must be a number of seconds/);
+
+    const ping = await call(p.url, 'POST', `/devices/${id}/commands?wait=true`, { ...owner, body: { name: 'ping' } });
+    assert.is(ping.status, 202);
+    assert.is(ping.body.command.status, 'succeeded', JSON.stringify(ping.body));
+    assert.type(ping.body.command.result.pong, 'number');
+    assert.ok(Math.abs(ping.body.command.result.pong - Date.now()) < 60_000);
+    const unknown = await call(p.url, 'POST', `/devices/${id}/commands?wait=true`, { ...owner, body: { name: 'reboot' } });
+    assert.is(unknown.body.command.status, 'failed', JSON.stringify(unknown.body));
+    assert.equal(unknown.body.command.result, { error: 'unknown command reboot' });
+  } finally {
+    stop.abort();
+  }
+  assert.is(await settleWithin(run, 5000), 'resolved', 'the run ends at once when stopped');
+  const result = await run;
+  assert.is(result.errors, 0, JSON.stringify(result.errorKinds));
+  assert.is(result.configsApplied, 1, 'the interval out of bounds was not applied');
+  assert.is(result.commandsAnswered, 2, 'each command answered once');
+}
+
 const http = suite('simulated fleet over HTTP');
 let hp: TestPlatform | undefined;
 http.before(async () => {
@@ -152,6 +233,10 @@ http('5 devices × 20 readings: every acknowledged value is stored, with the bat
   const res = await call(hp!.url, 'GET', `/devices/${result.perDevice[0]!.id}/telemetry?keys=battery&from=0&limit=100`, { token: login.body.accessToken });
   const battery = res.body.items.map((i: { value: number }) => i.value);
   assert.equal(battery, [...battery].sort((a, b) => b - a));
+});
+
+http('a device follows its configuration and answers commands by long polls', async () => {
+  await followsConfigAndCommands(hp!, { transport: 'http' });
 });
 
 http('the command line provisions and saves devices, reuses them, and prints a JSON summary', async () => {
@@ -218,6 +303,10 @@ bridged('5 devices × 20 readings over MQTT 5 with id and token: every acknowled
   await fleetArrives(bp!, { transport: 'mqtt', broker: 'mosquitto', mqttUrl: broker!.devicesUrl });
 });
 
+bridged('a device follows its configuration and answers commands on its own connection', async () => {
+  await followsConfigAndCommands(bp!, { transport: 'mqtt', broker: 'mosquitto', mqttUrl: broker!.devicesUrl });
+});
+
 bridged.run();
 
 const embedded = suite('simulated fleet over MQTT through the embedded broker');
@@ -227,11 +316,19 @@ embedded.before(async () => {
 });
 embedded.after(async () => ep?.close());
 
-embedded('5 devices × 20 readings over MQTT 3.1.1 with id and token: every acknowledged value is stored', async () => {
+const embeddedUrl = () => {
   const banner = ep!.local!.describe.mqtt ?? '';
   const port = /localhost:(\d+)/.exec(banner)?.[1];
   assert.ok(port, banner);
-  await fleetArrives(ep!, { transport: 'mqtt', broker: 'embedded', mqttUrl: `mqtt://127.0.0.1:${port}` });
+  return `mqtt://127.0.0.1:${port}`;
+};
+
+embedded('5 devices × 20 readings over MQTT 3.1.1 with id and token: every acknowledged value is stored', async () => {
+  await fleetArrives(ep!, { transport: 'mqtt', broker: 'embedded', mqttUrl: embeddedUrl() });
+});
+
+embedded('a device follows its configuration and answers commands on its own connection', async () => {
+  await followsConfigAndCommands(ep!, { transport: 'mqtt', broker: 'embedded', mqttUrl: embeddedUrl() });
 });
 
 embedded.run();

@@ -6,6 +6,8 @@
  * over and `onSignedOut` sends the user back to the login page. Refreshes are shared by every caller
  * (the REST calls and the socket): the platform revokes a session whose refresh token is used twice.
  */
+import type { Command, CommandFields, CommandPage } from './commands-card.ts';
+import type { DesiredConfig, DeviceConfigView } from './config-card.ts';
 import { clearSession, loadSession, saveSession } from './session.ts';
 import type {
   Alert,
@@ -43,6 +45,8 @@ interface CallOptions {
   body?: unknown;
   /** Send the access token and refresh it on a 401 (every call but login, register and refresh). */
   auth?: boolean;
+  /** Extra request headers (`if-match`). */
+  headers?: Record<string, string>;
 }
 
 /** A history query: buckets (`interval` and `agg`) or raw points, paged with `limit` and `cursor`. */
@@ -116,6 +120,30 @@ export class Api {
     await this.call('POST', `/devices/${encodeURIComponent(deviceId)}/rules`, { body: rule });
   }
 
+  /** The desired configuration, the state the device last reported, and whether they agree. */
+  deviceConfig(deviceId: string): Promise<DeviceConfigView> {
+    return this.call('GET', `/devices/${encodeURIComponent(deviceId)}/config`);
+  }
+
+  /** Saves `config` as the next version; with `ifMatch`, only while that is still the current one (412 otherwise). */
+  setDeviceConfig(deviceId: string, config: Record<string, unknown>, ifMatch?: number): Promise<DesiredConfig & { updatedAt: string }> {
+    const headers = ifMatch === undefined ? undefined : { 'if-match': `"${ifMatch}"` };
+    return this.call('PUT', `/devices/${encodeURIComponent(deviceId)}/config`, { body: { config }, headers });
+  }
+
+  /** Queues a command to the device; it comes back `queued`. */
+  async sendCommand(deviceId: string, fields: CommandFields): Promise<Command> {
+    const answer = await this.call<{ command: Command }>('POST', `/devices/${encodeURIComponent(deviceId)}/commands`, { body: fields });
+    return answer.command;
+  }
+
+  /** One page of the device's commands, newest first. */
+  commands(deviceId: string, page: { limit: number; cursor?: string }): Promise<CommandPage> {
+    const query = new URLSearchParams({ limit: String(page.limit) });
+    if (page.cursor) query.set('cursor', page.cursor);
+    return this.call('GET', `/devices/${encodeURIComponent(deviceId)}/commands?${query}`);
+  }
+
   telemetry(id: string, q: TelemetryQuery): Promise<TelemetryItems> {
     const query = new URLSearchParams({ from: String(q.from), to: String(q.to) });
     // No keys means every key; numbers are what the dashboard charts, so it names them when it knows them.
@@ -166,7 +194,7 @@ export class Api {
   private async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
     const auth = options.auth ?? true;
     const send = () => {
-      const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
+      const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...options.headers };
       const token = loadSession()?.accessToken;
       if (auth && token) headers.authorization = `Bearer ${token}`;
       if (options.body !== undefined) headers['content-type'] = 'application/json';

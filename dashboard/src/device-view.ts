@@ -1,11 +1,14 @@
 /**
  * One device (`#/devices/<id>`): its details and actions (edit, rotate the token, delete), its latest
- * values, a live chart fed by the socket, a history chart, a forecast (forecast-card.ts), and its alerts (alerts-card.ts). Live values also update the latest table,
- * which is where booleans and strings show (only numbers are charted).
+ * values, a live chart fed by the socket, a history chart, a forecast (forecast-card.ts), its alerts (alerts-card.ts),
+ * its configuration and reported state (config-card.ts) and its commands (commands-card.ts). Live values also
+ * update the latest table, which is where booleans and strings show (only numbers are charted).
  */
 import { renderAlertsCard } from './alerts-card.ts';
 import { ApiError, messageOf } from './api.ts';
 import { onlineBadge, statusPill, tagList } from './badges.ts';
+import { renderCommandsCard } from './commands-card.ts';
+import { renderConfigCard } from './config-card.ts';
 import { confirmDialog, deviceDialog, tokenDialog } from './dialogs.ts';
 import { dateTime, fill, formatValue, h, loading, timeAgo } from './dom.ts';
 import { ForecastCard } from './forecast-card.ts';
@@ -33,6 +36,8 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
   const historyHost = h('div');
   const forecastHost = h('div');
   const alertsHost = h('div');
+  const configHost = h('div');
+  const commandsHost = h('div');
 
   view.append(
     back,
@@ -42,6 +47,8 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     panel('History', historyHost),
     panel('Forecast', forecastHost),
     panel('Alerts', alertsHost),
+    panel('Configuration', configHost),
+    panel('Commands', commandsHost),
   );
   fill(head, h('h1', { id: ids.deviceTitle }, 'Device'));
   root.replaceChildren(view);
@@ -50,6 +57,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
   const history = new HistoryChart(historyHost, app.api, deviceId);
   const forecast = new ForecastCard(forecastHost, app.api, deviceId);
   cleanups.push(() => live.destroy(), () => history.destroy(), () => forecast.destroy(), renderAlertsCard(alertsHost, app, deviceId));
+  cleanups.push(renderConfigCard(configHost, app, deviceId), renderCommandsCard(commandsHost, app, deviceId));
 
   function renderHead(d: Device): void {
     const edit = h('button', { id: ids.editDeviceButton, type: 'button', class: 'secondary' }, 'Edit');

@@ -13,6 +13,8 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { Api } from './api.ts';
+import type { Command } from './commands-card.ts';
+import type { DeviceConfigEvent } from './config-card.ts';
 import { loadSession } from './session.ts';
 import type { Alert, DeviceStatusEvent, SubscriptionAck, TelemetryEvent } from './types.ts';
 
@@ -23,6 +25,8 @@ interface ServerEvents {
   'device:status': (event: DeviceStatusEvent) => void;
   'device:deleted': (event: { deviceId: string }) => void;
   alert: (event: { alert: Alert }) => void;
+  'device:config': (event: DeviceConfigEvent) => void;
+  command: (event: { command: Command }) => void;
 }
 
 interface ClientEvents {
@@ -43,6 +47,8 @@ export class LiveConnection {
   private readonly statusListeners = new Set<Listener<DeviceStatusEvent>>();
   private readonly deletedListeners = new Set<Listener<string>>();
   private readonly alertListeners = new Set<Listener<Alert>>();
+  private readonly configListeners = new Set<Listener<DeviceConfigEvent>>();
+  private readonly commandListeners = new Set<Listener<Command>>();
   private readonly stateListeners = new Set<Listener<ConnectionState>>();
   private readonly subscribedListeners = new Set<Listener<ReadonlySet<string>>>();
   private refreshedSinceConnect = false;
@@ -76,6 +82,8 @@ export class LiveConnection {
     this.socket.on('device:status', (event) => this.statusListeners.forEach((listener) => listener(event)));
     this.socket.on('device:deleted', (event) => this.deletedListeners.forEach((listener) => listener(event.deviceId)));
     this.socket.on('alert', (event) => this.alertListeners.forEach((listener) => listener(event.alert)));
+    this.socket.on('device:config', (event) => this.configListeners.forEach((listener) => listener(event)));
+    this.socket.on('command', (event) => this.commandListeners.forEach((listener) => listener(event.command)));
   }
 
   /** Watch these devices for telemetry and status; call the returned function to stop. */
@@ -125,6 +133,16 @@ export class LiveConnection {
     return subscribeTo(this.alertListeners, listener);
   }
 
+  /** Told each new desired configuration and each reported state of a watched device. */
+  onConfig(listener: Listener<DeviceConfigEvent>): () => void {
+    return subscribeTo(this.configListeners, listener);
+  }
+
+  /** Told each command of a watched device that was queued or changed status. */
+  onCommand(listener: Listener<Command>): () => void {
+    return subscribeTo(this.commandListeners, listener);
+  }
+
   onState(listener: Listener<ConnectionState>): () => void {
     listener(this.state);
     return subscribeTo(this.stateListeners, listener);
@@ -141,6 +159,8 @@ export class LiveConnection {
     this.telemetryListeners.clear();
     this.statusListeners.clear();
     this.deletedListeners.clear();
+    this.configListeners.clear();
+    this.commandListeners.clear();
     this.stateListeners.clear();
     this.subscribedListeners.clear();
   }

@@ -1,4 +1,10 @@
-/** The shapes the dashboard reads from the platform's REST API and its Socket.IO relay. */
+/**
+ * The shapes the dashboard reads from the platform's REST API and its Socket.IO relay. The relay's messages
+ * are the platform's own schemas (shared/messages.ts), taken as types only: `import type` leaves no zod in
+ * the bundle.
+ */
+import type { z } from 'zod';
+import type * as messages from '../../shared/messages.ts';
 
 export interface TokenPair {
   accessToken: string;
@@ -42,7 +48,7 @@ export interface DeviceWithToken {
   deviceToken: string;
 }
 
-export type TelemetryValue = number | boolean | string;
+export type TelemetryValue = z.output<typeof messages.TelemetryValue>;
 
 /** One value of one key; `count` is there when the query aggregated. */
 export interface TelemetryPoint {
@@ -67,31 +73,27 @@ export interface ProblemDetails {
 }
 
 /** Socket.IO `telemetry`: one or more keys sent together (the relay may coalesce them). */
-export interface TelemetryEvent {
-  deviceId: string;
-  ts: number;
-  values: Record<string, TelemetryValue>;
-}
+export type TelemetryEvent = z.output<typeof messages.LiveTelemetry>;
 
 /** Socket.IO `device:status`. */
-export interface DeviceStatusEvent {
-  deviceId: string;
-  online: boolean;
-  lastSeenAt: string | null;
-}
+export type DeviceStatusEvent = z.output<typeof messages.LiveDeviceStatus>;
 
-/** An alert a rule opened; `GET /alerts`, `POST /alerts/{id}/ack` and the socket's `alert` event. */
-export interface Alert {
-  id: string;
-  ruleId: string;
-  deviceId: string;
-  key: string;
-  state: 'open' | 'cleared';
-  value: number | null;
-  openedAt: string;
-  clearedAt: string | null;
-  acknowledgedAt: string | null;
-}
+/** Socket.IO `device:deleted`. */
+export type DeviceDeletedEvent = z.output<typeof messages.LiveDeviceDeleted>;
+
+/** An alert a rule opened; `GET /alerts`, `POST /alerts/{id}/ack` and the socket's `alert` event (`{alert}`). */
+export type Alert = z.output<typeof messages.Alert>;
+export type AlertEvent = z.output<typeof messages.LiveAlert>;
+
+/** Socket.IO `device:config`: the desired configuration (`kind: 'desired'`) or the reported state (`'reported'`). */
+export type DeviceConfigEvent = z.output<typeof messages.LiveDeviceConfig>;
+
+/** A command to a device; Socket.IO `command` carries it (`{command}`) whenever its status changes. */
+export type Command = z.output<typeof messages.Command>;
+export type CommandEvent = z.output<typeof messages.LiveCommand>;
+
+/** Every event the relay sends, typed for `Socket<LiveEvents, …>`. */
+export type LiveEvents = messages.LiveEvents;
 
 export type AlertRuleOp = 'gt' | 'lt' | 'outside' | 'nodata';
 
@@ -106,10 +108,7 @@ export interface AlertRuleFields {
 }
 
 /** The ack of `subscribe` and `unsubscribe`. */
-export interface SubscriptionAck {
-  accepted: string[];
-  refused: string[];
-}
+export type SubscriptionAck = z.output<typeof messages.SubscriptionAck>;
 
 /** `GET /devices/{id}/forecast`: the predicted buckets of one key, with their band. */
 export interface Forecast {

@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { Rule, RuleFields, ruleColumns, toRule, type RuleRow } from './model/alerts.ts';
+
+/** PostgreSQL's SQLSTATE for a foreign key violation. */
+const foreignKeyViolation = '23503';
 
 export default defineHttpFunction({
   name: 'addAlertRule',
@@ -18,15 +20,21 @@ export default defineHttpFunction({
   responses: { 201: Rule },
   problems: ['not-found'],
   async handler({ params, body, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    const missing = () => new Problem('not-found', `No device ${params.id}`);
     // The rule belongs to the device's owner, also when an admin adds it.
-    const { rows } = await deps.db.query<RuleRow>(
-      `INSERT INTO alert_rules (id, device_id, owner_id, key, op, value, low, high, for_seconds)
-       SELECT $1, d.id, d.owner_id, $3, $4, $5, $6, $7, $8 FROM devices d WHERE d.id = $2
-       RETURNING ${ruleColumns}`,
-      [randomUUID(), params.id, body.key, body.op, body.value ?? null, body.low ?? null, body.high ?? null, body.forSeconds ?? 0],
-    );
-    if (!rows[0]) throw new Problem('not-found', `No device ${params.id}`);
-    return { status: 201, body: toRule(rows[0]) };
+    const ownerId = (await deps.directory.canSee(user, params.id)) ? await deps.directory.ownerOf(params.id) : undefined;
+    if (!ownerId) throw missing();
+    const { rows } = await deps.db
+      .query<RuleRow>(
+        `INSERT INTO alert_rules (id, device_id, owner_id, key, op, value, low, high, for_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING ${ruleColumns}`,
+        [randomUUID(), params.id, ownerId, body.key, body.op, body.value ?? null, body.low ?? null, body.high ?? null, body.forSeconds ?? 0],
+      )
+      .catch((error: unknown) => {
+        // The rule's foreign key: the device was deleted since it was looked up.
+        throw (error as { code?: unknown }).code === foreignKeyViolation ? missing() : error;
+      });
+    return { status: 201, body: toRule(rows[0]!) };
   },
 });

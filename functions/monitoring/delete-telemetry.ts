@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { Instant, Keys } from './model/telemetry-query.ts';
 
 export default defineHttpFunction({
@@ -17,7 +16,7 @@ export default defineHttpFunction({
   responses: { 204: null },
   problems: ['not-found'],
   async handler({ params, query, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    if (!(await deps.directory.canSee(user, params.id))) throw new Problem('not-found', `No device ${params.id}`);
     if (query.from !== undefined && query.to !== undefined && query.from >= query.to) {
       throw new Problem('validation', 'query.from: must be before `to`', { errors: [{ path: 'query.from', message: 'must be before `to`' }] });
     }

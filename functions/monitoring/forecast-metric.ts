@@ -11,8 +11,7 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
-import { TelemetryKey } from '../devices/model/telemetry.ts';
+import { TelemetryKey } from '../../shared/messages.ts';
 import { Interval } from './model/telemetry-query.ts';
 import { ForecastResult, forecastHistory } from './model/forecast-history.ts';
 
@@ -46,12 +45,9 @@ export default defineHttpFunction({
   responses: { 200: ForecastResult },
   problems: ['not-found'],
   async handler({ params, query, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    if (!(await deps.directory.canSee(user, params.id))) throw new Problem('not-found', `No device ${params.id}`);
     let place = query.weather === 'off' ? null : (query.weather ?? null);
-    if (query.weather === undefined) {
-      const { rows } = await deps.db.query<{ location: { lat: number; lon: number } | null }>('SELECT location FROM devices WHERE id = $1', [params.id]);
-      place = rows[0]?.location ?? null;
-    }
+    if (query.weather === undefined) place = await deps.directory.locationOf(params.id);
     const body = await forecastHistory(deps.telemetry, {
       deviceId: params.id,
       key: query.key,

@@ -8,30 +8,21 @@
  * After the write the device's alert rules are evaluated on the stored points (model/alerts.ts); a failure
  * there fails the message, so its redelivery evaluates again (points already evaluated are skipped).
  */
-import { z } from 'zod';
 import { defineEventFunction } from '../../shared/function.ts';
 import { eventTypes, exchanges, queues } from '../../shared/bus/topology.ts';
 import { telemetryStored } from '../../shared/metrics.ts';
 import type { TelemetryMessage } from '../../shared/ports/telemetry-store.ts';
-import { TelemetryPoint } from '../devices/model/telemetry.ts';
+import { TelemetryData, type StoredPoint } from '../../shared/messages.ts';
 import { devicesWithRules, evaluateTelemetry } from './model/alerts.ts';
 
-const Data = z.object({
-  deviceId: z.uuid(),
-  ownerId: z.uuid(),
-  via: z.enum(['http', 'mqtt']),
-  receivedAt: z.number(),
-  points: z.array(TelemetryPoint.required({ ts: true })).min(1),
-});
-
-const asMessage = (id: string, data: z.output<typeof Data>): TelemetryMessage => ({ messageId: id, deviceId: data.deviceId, points: data.points });
+const asMessage = (id: string, data: TelemetryData): TelemetryMessage => ({ messageId: id, deviceId: data.deviceId, points: data.points });
 
 export default defineEventFunction({
   name: 'ingestTelemetry',
   domain: 'monitoring',
   summary: 'Store telemetry events from the bus',
   trigger: { exchange: exchanges.telemetry, pattern: 'telemetry.#', queue: queues.ingest, eventType: eventTypes.telemetry },
-  data: Data,
+  data: TelemetryData,
   async handler({ event, data, deps }) {
     const { written } = await deps.telemetry.write([asMessage(event.id, data)]);
     if (written) telemetryStored.inc(data.points.reduce((n, p) => n + Object.keys(p.values).length, 0));
@@ -42,7 +33,7 @@ export default defineEventFunction({
     await deps.telemetry.write(inputs.map(({ event, data }) => asMessage(event.id, data)));
     telemetryStored.inc(inputs.reduce((n, { data }) => n + data.points.reduce((m, p) => m + Object.keys(p.values).length, 0), 0));
     // One evaluation per device with all its points of the batch, in point-time order.
-    const byDevice = new Map<string, Array<{ ts: number; values: Record<string, number | boolean | string> }>>();
+    const byDevice = new Map<string, StoredPoint[]>();
     for (const { data } of inputs) byDevice.set(data.deviceId, [...(byDevice.get(data.deviceId) ?? []), ...data.points]);
     const withRules = await devicesWithRules(deps, [...byDevice.keys()]);
     for (const [deviceId, points] of byDevice) if (withRules.has(deviceId)) await evaluateTelemetry(deps, deviceId, points);

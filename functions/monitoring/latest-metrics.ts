@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { Keys, RawItem } from './model/telemetry-query.ts';
 
 export default defineHttpFunction({
@@ -17,7 +16,7 @@ export default defineHttpFunction({
   responses: { 200: z.object({ items: z.array(RawItem) }) },
   problems: ['not-found'],
   async handler({ params, query, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    if (!(await deps.directory.canSee(user, params.id))) throw new Problem('not-found', `No device ${params.id}`);
     const items = await deps.telemetry.latest(params.id, query.keys?.length ? query.keys : undefined);
     return { status: 200, body: { items } };
   },

@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { Rule, ruleColumns, toRule, type RuleRow } from './model/alerts.ts';
 
 export default defineHttpFunction({
@@ -16,7 +15,7 @@ export default defineHttpFunction({
   responses: { 200: z.object({ items: z.array(Rule) }) },
   problems: ['not-found'],
   async handler({ params, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    if (!(await deps.directory.canSee(user, params.id))) throw new Problem('not-found', `No device ${params.id}`);
     const { rows } = await deps.db.query<RuleRow>(`SELECT ${ruleColumns} FROM alert_rules WHERE device_id = $1 ORDER BY created_at, id`, [params.id]);
     return { status: 200, body: { items: rows.map(toRule) } };
   },

@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { QueryResult, querySelection, selectTelemetry } from './model/telemetry-query.ts';
 
 export default defineHttpFunction({
@@ -23,7 +22,7 @@ export default defineHttpFunction({
   },
   async handler({ body, user, deps }) {
     const ids = [...new Set(body.deviceIds.map((id) => id.toLowerCase()))];
-    const visible = await visibleDeviceIds(deps.db, ids, user);
+    const visible = await deps.directory.visibleDevices(user, ids);
     const results = await Promise.all(
       ids.filter((id) => visible.has(id)).map(async (deviceId) => ({ deviceId, ...(await selectTelemetry(deps.telemetry, deviceId, body, 'body')) })),
     );

@@ -5,7 +5,6 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { visibleDeviceIds } from '../devices/model/ownership.ts';
 import { QueryResult, querySelection, selectTelemetry } from './model/telemetry-query.ts';
 
 export default defineHttpFunction({
@@ -20,7 +19,7 @@ export default defineHttpFunction({
   responses: { 200: QueryResult },
   problems: ['not-found'],
   async handler({ params, query, user, deps }) {
-    if (!(await visibleDeviceIds(deps.db, [params.id], user)).has(params.id)) throw new Problem('not-found', `No device ${params.id}`);
+    if (!(await deps.directory.canSee(user, params.id))) throw new Problem('not-found', `No device ${params.id}`);
     return { status: 200, body: await selectTelemetry(deps.telemetry, params.id, query, 'query') };
   },
 });

@@ -1,6 +1,7 @@
 /**
  * The one list of exchanges, routing keys and event types that cross domains over the bus.
- * Producers, consumers, deploy artefacts and tests all take names from here.
+ * Producers, consumers, deploy artefacts and tests all take names from here; what each event carries is
+ * its schema in shared/messages.ts.
  */
 import type { Bus } from '../ports/bus.ts';
 

@@ -4,7 +4,8 @@
  */
 import type { AddressInfo } from 'node:net';
 import { configWith } from '../../shared/config.ts';
-import { createPlatform, type Deps } from '../../shared/platform.ts';
+import type { Deps } from '../../shared/platform.ts';
+import { createFunctionPlatform } from '../../functions/platform.ts';
 import { createGateway } from '../../shared/http/gateway.ts';
 import { functions, httpFunctions } from '../../functions/registry.ts';
 import { services } from './services.ts';
@@ -34,7 +35,7 @@ export async function startPlatform(options: { embedded?: boolean; env?: Record<
         AMQP_URL: services.amqpUrl,
         REDIS_KEY_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}:`,
       };
-  const deps = await createPlatform(configWith({ ...env, ...options.env }));
+  const deps = await createFunctionPlatform(configWith({ ...env, ...options.env }));
   dashboard ??= buildDashboard();
   const server = createGateway({ functions: httpFunctions, deps, version: 'test', appDir: (await dashboard).outDir });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

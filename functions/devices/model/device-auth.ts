@@ -54,13 +54,37 @@ const idCacheKey = (id: string) => `device-id:${id}`;
  * Undefined for a device that does not exist (any more).
  */
 export async function deviceIdentityById(deps: Pick<Deps, 'cache' | 'db' | 'config'>, id: string): Promise<DeviceIdentity | undefined> {
-  const cached = await deps.cache.get(idCacheKey(id));
-  if (cached !== null) return cached === unknown ? undefined : (JSON.parse(cached) as DeviceIdentity);
-  const { rows } = await deps.db.query<{ id: string; owner_id: string; status: 'active' | 'disabled' }>('SELECT id, owner_id, status FROM devices WHERE id = $1', [id]);
-  const row = rows[0];
-  const identity: DeviceIdentity | undefined = row ? { id: row.id, ownerId: row.owner_id, status: row.status } : undefined;
-  await deps.cache.set(idCacheKey(id), identity ? JSON.stringify(identity) : unknown, { ttlMs: identity ? deps.config.DEVICE_CACHE_SECONDS * 1000 : 30_000 });
-  return identity;
+  return (await deviceIdentitiesById(deps, [id])).get(id);
+}
+
+/**
+ * The devices behind many ids at once (the devices directory's lookups), through the same cache entries:
+ * one cache round trip, and one query for the ids it did not hold. Ids that are no device are absent.
+ */
+export async function deviceIdentitiesById(deps: Pick<Deps, 'cache' | 'db' | 'config'>, ids: readonly string[]): Promise<Map<string, DeviceIdentity>> {
+  const found = new Map<string, DeviceIdentity>();
+  if (ids.length === 0) return found;
+  const cached = await deps.cache.getMany(ids.map(idCacheKey));
+  const missing: string[] = [];
+  ids.forEach((id, i) => {
+    const entry = cached[i];
+    if (entry === null || entry === undefined) missing.push(id);
+    else if (entry !== unknown) found.set(id, JSON.parse(entry) as DeviceIdentity);
+  });
+  if (missing.length === 0) return found;
+  const { rows } = await deps.db.query<{ id: string; owner_id: string; status: 'active' | 'disabled' }>(
+    'SELECT id, owner_id, status FROM devices WHERE id = ANY($1::uuid[])',
+    [missing],
+  );
+  const byId = new Map(rows.map((row): [string, DeviceIdentity] => [row.id, { id: row.id, ownerId: row.owner_id, status: row.status }]));
+  await Promise.all(
+    missing.map((id) => {
+      const identity = byId.get(id.toLowerCase());
+      if (identity) found.set(id, identity);
+      return deps.cache.set(idCacheKey(id), identity ? JSON.stringify(identity) : unknown, { ttlMs: identity ? deps.config.DEVICE_CACHE_SECONDS * 1000 : 30_000 });
+    }),
+  );
+  return found;
 }
 
 /** Forgets a device's cached lookups (by token and by id) now and once more shortly after (see the module note). */

@@ -20,6 +20,7 @@ import { Problem } from '../../../shared/problem.ts';
 import { cloudEvent, type CloudEvent } from '../../../shared/events.ts';
 import { enqueueEvents } from '../../../shared/outbox.ts';
 import { eventTypes, exchanges } from '../../../shared/bus/topology.ts';
+import type { Command, CommandData, CommandStatus } from '../../../shared/messages.ts';
 import { findVisibleDevice } from './devices.ts';
 import type { DeviceIdentity } from './device-auth.ts';
 import { BoundedJson, DeviceConfigDocument, parseBounded } from './device-config.ts';
@@ -32,8 +33,9 @@ export const MAX_PENDING_COMMANDS = 1000;
 const pendingLimit = 100;
 const expiryBatch = 500;
 
-export const CommandStatus = z.enum(['queued', 'sent', 'succeeded', 'failed', 'expired']);
-export type CommandStatus = z.output<typeof CommandStatus>;
+/** A command's status and public shape: what the API answers and `command.updated` carries (shared/messages.ts). */
+export { Command, CommandStatus } from '../../../shared/messages.ts';
+
 export const CommandName = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'names have 1 to 64 letters, digits or _ . : -');
 
 /** What the owner sends. */
@@ -46,21 +48,6 @@ export type CommandRequest = z.input<typeof CommandRequest>;
 
 /** What the device answers. */
 export const CommandResult = z.object({ status: z.enum(['succeeded', 'failed']), result: BoundedJson.optional() });
-
-/** The public shape. */
-export const Command = z.object({
-  id: z.uuid(),
-  deviceId: z.uuid(),
-  name: z.string(),
-  params: z.record(z.string(), z.unknown()),
-  status: CommandStatus,
-  result: z.unknown().describe('What the device answered (any JSON), null until then'),
-  createdAt: z.iso.datetime(),
-  sentAt: z.iso.datetime().nullable(),
-  completedAt: z.iso.datetime().nullable(),
-  expiresAt: z.iso.datetime(),
-});
-export type Command = z.output<typeof Command>;
 
 /** What a device receives. */
 export const DeviceCommandMessage = z.object({ id: z.uuid(), name: z.string(), params: z.record(z.string(), z.unknown()), expiresAt: z.iso.datetime() });
@@ -111,7 +98,7 @@ export function toCommand(row: CommandRow, now = Date.now()): Command {
 function commandUpdated(row: CommandRow): { routingKey: string; event: CloudEvent } {
   return {
     routingKey: 'command.updated',
-    event: cloudEvent({
+    event: cloudEvent<CommandData>({
       type: eventTypes.command('command.updated'),
       source: '/devices',
       subject: row.device_id,

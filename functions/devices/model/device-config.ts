@@ -17,6 +17,7 @@ import type { Queryable } from '../../../shared/ports/relational.ts';
 import { Problem, type FieldError } from '../../../shared/problem.ts';
 import { enqueueEvents } from '../../../shared/outbox.ts';
 import { exchanges } from '../../../shared/bus/topology.ts';
+import { DesiredConfig, ReportedState } from '../../../shared/messages.ts';
 import { deviceEvent } from './device-events.ts';
 import { findVisibleDevice } from './devices.ts';
 import type { DeviceIdentity } from './device-auth.ts';
@@ -75,19 +76,8 @@ export function parseBounded<S extends z.ZodType>(schema: S, value: unknown, pat
 
 export const ConfigVersion = z.number().int().min(0).max(maxVersion);
 
-export const DesiredConfig = z.object({
-  version: z.number().int().describe('0 until the owner first sets a configuration'),
-  config: z.record(z.string(), z.unknown()),
-  updatedAt: z.iso.datetime().nullable(),
-});
-export type DesiredConfig = z.output<typeof DesiredConfig>;
-
-export const ReportedState = z.object({
-  version: z.number().int().nullable().describe('The configuration version the device says it applied'),
-  state: z.record(z.string(), z.unknown()),
-  reportedAt: z.iso.datetime(),
-});
-export type ReportedState = z.output<typeof ReportedState>;
+/** The two sides of a device's configuration, as the API answers them and the events carry them (shared/messages.ts). */
+export { DesiredConfig, ReportedState } from '../../../shared/messages.ts';
 
 export const ConfigView = z.object({
   desired: DesiredConfig,

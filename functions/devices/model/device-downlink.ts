@@ -12,6 +12,7 @@
 import type { Deps } from '../../../shared/platform.ts';
 import type { DeliveredMessage, Subscription } from '../../../shared/ports/bus.ts';
 import { commandEvents, exchanges, queues } from '../../../shared/bus/topology.ts';
+import { CommandData, dataOf, DeviceConfigData, DeviceStateData, DeviceStatusData, eventData } from '../../../shared/messages.ts';
 import { deviceTopics } from './device-topics.ts';
 import { desiredConfigOf } from './device-config.ts';
 import { markCommandsSent, pendingCommands, toDeviceMessage } from './device-commands.ts';
@@ -29,12 +30,13 @@ export interface DeviceBrokerLink {
   isConnected?(deviceId: string): boolean | undefined;
 }
 
-const accountChanges: Record<string, AccountChange> = {
+const accountChanges = {
   'device.created': 'created',
   'device.token_rotated': 'rotated',
   'device.updated': 'updated',
   'device.deleted': 'deleted',
-};
+} as const satisfies Record<string, AccountChange>;
+const isAccountEvent = (routingKey: string): routingKey is keyof typeof accountChanges => Object.hasOwn(accountChanges, routingKey);
 
 /** Every routing key the downlink acts on, on the events exchange. */
 export const downlinkEvents = [...Object.keys(accountChanges), 'device.status', 'device.config.updated', 'device.state.reported', ...commandEvents];
@@ -64,30 +66,34 @@ async function isReachable(deps: Deps, link: DeviceBrokerLink, deviceId: string)
   return seen != null && Date.now() - seen <= deps.config.DEVICE_ONLINE_SECONDS * 1000;
 }
 
-interface DownlinkEvent {
-  data?: { deviceId?: string; online?: boolean; command?: { status?: string } };
-}
-
 async function handle(deps: Deps, link: DeviceBrokerLink, message: DeliveredMessage): Promise<void> {
-  let event: DownlinkEvent;
+  let event: unknown;
   try {
-    event = JSON.parse(message.body.toString('utf8')) as DownlinkEvent;
+    event = JSON.parse(message.body.toString('utf8'));
   } catch {
     return;
   }
-  const deviceId = event.data?.deviceId;
-  if (typeof deviceId !== 'string') return;
-  const change = accountChanges[message.routingKey];
-  if (change) {
-    await link.syncAccount(deviceId, change);
-    if (change === 'deleted') await link.publish(deviceTopics.config(deviceId), Buffer.alloc(0), { retain: true });
-  } else if (message.routingKey === 'device.config.updated') {
-    await publishDesiredConfig(deps, link, deviceId);
-  } else if (message.routingKey === 'device.status' || message.routingKey === 'device.state.reported') {
-    // Back online, or reporting its state (what a device does after it connects): whatever is pending goes out.
-    if (message.routingKey === 'device.state.reported' || event.data?.online === true) await sendPendingCommands(deps, link, deviceId);
-  } else if (message.routingKey === 'command.updated') {
-    if (event.data?.command?.status === 'queued' && (await isReachable(deps, link, deviceId))) await sendPendingCommands(deps, link, deviceId);
+  const key = message.routingKey;
+  if (isAccountEvent(key)) {
+    const data = dataOf(eventData[key], event);
+    if (!data) return;
+    const change = accountChanges[key];
+    await link.syncAccount(data.deviceId, change);
+    if (change === 'deleted') await link.publish(deviceTopics.config(data.deviceId), Buffer.alloc(0), { retain: true });
+  } else if (key === 'device.config.updated') {
+    const data = dataOf(DeviceConfigData, event);
+    if (data) await publishDesiredConfig(deps, link, data.deviceId);
+  } else if (key === 'device.status') {
+    // Back online: whatever is pending goes out.
+    const data = dataOf(DeviceStatusData, event);
+    if (data?.online) await sendPendingCommands(deps, link, data.deviceId);
+  } else if (key === 'device.state.reported') {
+    // Reporting its state is what a device does after it connects: whatever is pending goes out.
+    const data = dataOf(DeviceStateData, event);
+    if (data) await sendPendingCommands(deps, link, data.deviceId);
+  } else if (key === 'command.updated') {
+    const data = dataOf(CommandData, event);
+    if (data?.command.status === 'queued' && (await isReachable(deps, link, data.deviceId))) await sendPendingCommands(deps, link, data.deviceId);
   }
 }
 

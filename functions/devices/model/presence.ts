@@ -11,6 +11,7 @@
 import type { Deps } from '../../../shared/platform.ts';
 import { cloudEvent, eventMessage } from '../../../shared/events.ts';
 import { eventTypes, exchanges } from '../../../shared/bus/topology.ts';
+import type { DeviceStatusData } from '../../../shared/messages.ts';
 import type { DeviceIdentity } from './device-auth.ts';
 
 const lastSeenKey = 'presence:last-seen';
@@ -29,7 +30,7 @@ export async function onlineIds(deps: Pick<Deps, 'cache' | 'config'>, now = Date
 }
 
 async function announce(deps: Pick<Deps, 'bus'>, device: Pick<DeviceIdentity, 'id' | 'ownerId'>, online: boolean, lastSeen: number): Promise<void> {
-  const event = cloudEvent({
+  const event = cloudEvent<DeviceStatusData>({
     type: eventTypes.device('device.status'),
     source: '/devices',
     subject: device.id,

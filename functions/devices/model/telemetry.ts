@@ -4,7 +4,8 @@
  * The payload is ThingsBoard's shape: `{ts?, values: {name: number | boolean | string}}` or an array of
  * them, `ts` in epoch ms (default: when it arrived). HTTP (`POST /telemetry`) and MQTT
  * (`devices/{id}/telemetry`) both call `publishTelemetry` after authenticating the device, so the checks
- * and the message on the bus are the same whichever way the data came in.
+ * and the message on the bus are the same whichever way the data came in. A point's schema, and the event's,
+ * are shared/messages.ts's: monitoring parses the same shapes off the bus.
  */
 import { z } from 'zod';
 import type { Deps } from '../../../shared/platform.ts';
@@ -14,41 +15,10 @@ import { eventTypes, exchanges, telemetryRoutingKey } from '../../../shared/bus/
 import type { DeviceIdentity } from './device-auth.ts';
 import { touchDevice } from './presence.ts';
 import { telemetryPublished } from '../../../shared/metrics.ts';
+import { TelemetryPoint, type StoredPoint, type TelemetryData } from '../../../shared/messages.ts';
 
-const maxFutureMs = 24 * 3600 * 1000;
-
-export const TelemetryKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'keys have 1 to 64 letters, digits or _ . : -');
-export const TelemetryValue = z.union([z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean(), z.string().max(1024)]);
-
-export const TelemetryPoint = z.object({
-  ts: z
-    .number()
-    .int()
-    .min(0)
-    .refine((ts) => ts <= Date.now() + maxFutureMs, 'is more than a day in the future')
-    .optional()
-    .describe('Epoch milliseconds; default: when the platform received it'),
-  values: z
-    .record(TelemetryKey, TelemetryValue)
-    .refine((v) => Object.keys(v).length > 0, 'must hold at least one value')
-    .refine((v) => Object.keys(v).length <= 1000, 'holds more than 1,000 keys'),
-});
-
+/** What a device sends: one point or a non-empty array of them. */
 export const TelemetryPayload = z.union([TelemetryPoint, z.array(TelemetryPoint).min(1)]);
-
-export interface StoredPoint {
-  ts: number;
-  values: Record<string, number | boolean | string>;
-}
-
-/** The data of a telemetry event on the bus. */
-export interface TelemetryData {
-  deviceId: string;
-  ownerId: string;
-  via: 'http' | 'mqtt';
-  receivedAt: number;
-  points: StoredPoint[];
-}
 
 /** Parses a payload, counting entries before validating them all so a huge batch fails fast. */
 export function parseTelemetry(payload: unknown, maxPoints: number, receivedAt = Date.now()): StoredPoint[] {

@@ -16,6 +16,7 @@ import type { Deps } from '../../../shared/platform.ts';
 import { cloudEvent } from '../../../shared/events.ts';
 import { enqueueEvents } from '../../../shared/outbox.ts';
 import { eventTypes, exchanges, type AlertEventName } from '../../../shared/bus/topology.ts';
+import type { Alert, AlertData } from '../../../shared/messages.ts';
 
 export const RuleOp = z.enum(['gt', 'lt', 'outside', 'nodata']);
 
@@ -63,18 +64,8 @@ export const Rule = z.object({
 });
 export type Rule = z.output<typeof Rule>;
 
-export const Alert = z.object({
-  id: z.uuid(),
-  ruleId: z.uuid(),
-  deviceId: z.uuid(),
-  key: z.string(),
-  state: z.enum(['open', 'cleared']),
-  value: z.number().nullable().describe('the value that opened it (none for nodata)'),
-  openedAt: z.string(),
-  clearedAt: z.string().nullable(),
-  acknowledgedAt: z.string().nullable(),
-});
-export type Alert = z.output<typeof Alert>;
+/** An alert, as the API answers it and `alert.opened` / `alert.cleared` carry it (shared/messages.ts). */
+export { Alert } from '../../../shared/messages.ts';
 
 export interface RuleRow {
   id: string;
@@ -165,7 +156,7 @@ export function conditionHolds(rule: Pick<RuleRow, 'op' | 'value' | 'low' | 'hig
 function alertEvent(name: AlertEventName, row: AlertRow) {
   return {
     routingKey: name,
-    event: cloudEvent({ type: eventTypes.alert(name), source: '/alerts', subject: row.device_id, data: { deviceId: row.device_id, ownerId: row.owner_id, alert: toAlert(row) } }),
+    event: cloudEvent<AlertData>({ type: eventTypes.alert(name), source: '/alerts', subject: row.device_id, data: { deviceId: row.device_id, ownerId: row.owner_id, alert: toAlert(row) } }),
   };
 }
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { Problem } from '../../../shared/problem.ts';
 import type { Aggregation, Bucket, StoredValue, TelemetryStore } from '../../../shared/ports/telemetry-store.ts';
-import { TelemetryKey } from '../../devices/model/telemetry.ts';
+import { TelemetryKey } from '../../../shared/messages.ts';
 
 export const maxBuckets = 10_000;
 const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
