@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { dynamicSecurityFile, mosquittoFiles, mqttBridgeUser } from '../../deploy/renderers/compose.ts';
 import { freePort, startProcess, type Started } from './processes.ts';
+import { dynamicSecurity, type DynamicSecurity, type DynsecCommand, type DynsecResponse } from '../../functions/devices/model/dynamic-security.ts';
 
 export interface ProjectMosquitto {
   /** The devices' listener, without credentials: `mqtt://127.0.0.1:P` (the client id is forced to the user name there). */
@@ -169,53 +170,17 @@ export async function startProjectMosquitto(): Promise<ProjectMosquitto> {
   };
 }
 
-/** A command of the dynamic-security plugin (https://mosquitto.org/documentation/dynamic-security/). */
-export interface DynsecCommand {
-  command: string;
-  [field: string]: unknown;
-}
+export type { DynsecCommand, DynsecResponse };
 
-export interface DynsecResponse {
-  command: string;
-  error?: string;
-  data?: unknown;
-  correlationData?: string;
-}
+const sessions = new WeakMap<mqtt.MqttClient, Promise<DynamicSecurity>>();
 
 /**
  * Sends commands to the dynamic-security plugin on a client signed in as the admin account, and returns the
- * plugin's responses (one per command, in order; `error` set where one failed). Bounded by `timeoutMs`.
+ * plugin's responses (one per command, in order; `error` set where one failed), through the platform's own
+ * client of the plugin (functions/devices/model/dynamic-security.ts). Bounded by `timeoutMs`.
  */
 export async function dynsecCommands(admin: mqtt.MqttClient, commands: DynsecCommand[], timeoutMs = 5000): Promise<DynsecResponse[]> {
-  const responseTopic = '$CONTROL/dynamic-security/v1/response';
-  const correlation = randomBytes(8).toString('hex');
-  const tagged = commands.map((command, i) => ({ ...command, correlationData: `${correlation}-${i}` }));
-  const responses = new Map<string, DynsecResponse>();
-  let onMessage: ((topic: string, payload: Buffer) => void) | undefined;
-  const complete = new Promise<void>((resolve) => {
-    onMessage = (topic, payload) => {
-      if (topic !== responseTopic) return;
-      const body = JSON.parse(payload.toString()) as { responses?: DynsecResponse[] };
-      for (const response of body.responses ?? []) {
-        if (response.correlationData?.startsWith(`${correlation}-`)) responses.set(response.correlationData, response);
-      }
-      if (responses.size === tagged.length) resolve();
-    };
-    admin.on('message', onMessage);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await admin.subscribeAsync(responseTopic, { qos: 1 });
-    await admin.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: tagged }), { qos: 1 });
-    await Promise.race([
-      complete,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no dynamic-security response to ${commands.map((c) => c.command).join(', ')} within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (onMessage) admin.off('message', onMessage);
-  }
-  return tagged.map((command) => responses.get(command.correlationData)!);
+  let session = sessions.get(admin);
+  if (!session) sessions.set(admin, (session = dynamicSecurity(admin)));
+  return (await session).run(commands, timeoutMs);
 }
