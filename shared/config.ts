@@ -51,7 +51,7 @@ export const configSchema = z.object({
    * Connections one MQTT bridge process opens to the broker, all in one shared subscription group.
    * mqtt.js handles a connection's QoS 1 messages one at a time, so concurrency comes from connections.
    */
-  MQTT_BRIDGE_CONNECTIONS: z.coerce.number().int().min(1).max(64).default(32),
+  MQTT_BRIDGE_CONNECTIONS: z.coerce.number().int().min(1).max(256).default(32),
   /** The shared subscription group of the bridges: every bridge in one group splits the messages. */
   MQTT_BRIDGE_GROUP: z.string().regex(/^[\w-]+$/).default('iotfn-bridge'),
   /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */
