@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { everyInterval } from '../../../shared/periodic.ts';
 import type { Deps } from '../../../shared/platform.ts';
 import type { Caller } from '../../../shared/function.ts';
 import type { Queryable } from '../../../shared/ports/relational.ts';
@@ -279,18 +280,7 @@ export async function expireCommands(deps: Pick<Deps, 'db' | 'cache' | 'outbox' 
 
 /** Runs the expiry every second in a long-lived process (the gateway, the MQTT edge). */
 export function startCommandExpiry(deps: Pick<Deps, 'db' | 'cache' | 'outbox' | 'log'>, intervalMs = 1000): { stop(): void } {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    expireCommands(deps)
-      .catch((error: unknown) => deps.log.warn({ err: error }, 'command expiry failed'))
-      .finally(() => {
-        running = false;
-      });
-  }, intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return everyInterval(() => expireCommands(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'command expiry failed'));
 }
 
 /**

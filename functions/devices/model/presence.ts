@@ -9,6 +9,7 @@
  * announced once.
  */
 import type { Deps } from '../../../shared/platform.ts';
+import { everyInterval } from '../../../shared/periodic.ts';
 import { cloudEvent, eventMessage } from '../../../shared/events.ts';
 import { eventTypes, exchanges } from '../../../shared/bus/topology.ts';
 import type { DeviceStatusData } from '../../../shared/messages.ts';
@@ -78,9 +79,5 @@ export async function forgetPresence(deps: Pick<Deps, 'cache'>, device: Pick<Dev
 
 /** Runs the offline sweeper every few seconds in a long-lived process (the gateway, the MQTT bridge). */
 export function startPresenceSweeper(deps: Deps, intervalMs = 5000): { stop(): void } {
-  const timer = setInterval(() => {
-    sweepOffline(deps).catch((error: unknown) => deps.log.warn({ err: error }, 'presence sweep failed'));
-  }, intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return everyInterval(() => sweepOffline(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'presence sweep failed'));
 }

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { everyInterval } from '../../../shared/periodic.ts';
 import type { Queryable } from '../../../shared/ports/relational.ts';
 import type { Deps } from '../../../shared/platform.ts';
 import { cloudEvent } from '../../../shared/events.ts';
@@ -283,18 +284,7 @@ export async function sweepNoData(deps: Deps, now = Date.now()): Promise<number>
 
 /** Runs `sweepNoData` every `intervalMs` until stopped; a failing pass is logged and the next one tries again. */
 export function startNoDataTimer(deps: Deps, intervalMs = 5000): { stop(): void } {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    sweepNoData(deps)
-      .catch((error: unknown) => deps.log.warn({ err: error }, 'no-data alert sweep failed'))
-      .finally(() => {
-        running = false;
-      });
-  }, intervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return everyInterval(() => sweepNoData(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'no-data alert sweep failed'));
 }
 
 /**
