@@ -39,7 +39,9 @@ import {
   DeviceStateData,
   DeviceStatusData,
   SubscribeRequest,
-  TelemetryData,
+  TelemetryEventData,
+  telemetryMessagesOf,
+  type StoredPoint,
   type LiveEvents,
   type LiveTelemetry,
   type SubscriptionAck,
@@ -142,6 +144,22 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
     emitToRoom(deviceId, { deviceId, ...update });
   }
 
+  /** Merges a device's points into its waiting update, when anyone watches it. */
+  function takeTelemetry(deviceId: string, points: readonly StoredPoint[]): void {
+    if ((io.sockets.adapter.rooms.get(room(deviceId))?.size ?? 0) === 0) return;
+    const update = pending.get(deviceId) ?? { ts: 0, values: {} };
+    for (const point of [...points].sort((a, b) => a.ts - b.ts)) {
+      if (point.ts >= update.ts) {
+        Object.assign(update.values, point.values);
+        update.ts = point.ts;
+      }
+    }
+    const waiting = pending.has(deviceId);
+    pending.set(deviceId, update);
+    if (coalesceMs === 0) flush(deviceId);
+    else if (!waiting) setTimeout(() => flush(deviceId), coalesceMs).unref();
+  }
+
   const queue = `iotfn.relay.${randomUUID()}`;
   await deps.bus.declareQueue({
     name: queue,
@@ -171,21 +189,9 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         return;
       }
       if (message.exchange === exchanges.telemetry || message.routingKey.startsWith('telemetry.')) {
-        const data = dataOf(TelemetryData, event);
+        const data = dataOf(TelemetryEventData, event);
         if (!data) return;
-        const { deviceId, points } = data;
-        if ((io.sockets.adapter.rooms.get(room(deviceId))?.size ?? 0) === 0) return;
-        const update = pending.get(deviceId) ?? { ts: 0, values: {} };
-        for (const point of [...points].sort((a, b) => a.ts - b.ts)) {
-          if (point.ts >= update.ts) {
-            Object.assign(update.values, point.values);
-            update.ts = point.ts;
-          }
-        }
-        const waiting = pending.has(deviceId);
-        pending.set(deviceId, update);
-        if (coalesceMs === 0) flush(deviceId);
-        else if (!waiting) setTimeout(() => flush(deviceId), coalesceMs).unref();
+        for (const { deviceId, points } of telemetryMessagesOf('', data)) takeTelemetry(deviceId, points);
       } else if (message.routingKey === 'device.status') {
         const data = dataOf(DeviceStatusData, event);
         if (!data) return;

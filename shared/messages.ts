@@ -49,6 +49,25 @@ export const TelemetryData = z.object({
 });
 export type TelemetryData = z.output<typeof TelemetryData>;
 
+/**
+ * `iotfn.telemetry` as the MQTT bridge sends it, routing key `telemetry.batch`: the messages of many devices
+ * that arrived within a few milliseconds, in one bus message, so a fleet of devices sending a point each costs
+ * the bus and the store one message per batch instead of one per point. Each entry keeps the id the device's
+ * message was given, so the store skips it on a redelivery exactly as it skips a single event.
+ */
+export const TelemetryBatchEntry = TelemetryData.extend({ id: z.string().min(1).max(100) });
+export const TelemetryBatchData = z.object({ messages: z.array(TelemetryBatchEntry).min(1).max(10_000) });
+export type TelemetryBatchData = z.output<typeof TelemetryBatchData>;
+
+/** What an `iotfn.telemetry` event carries: one device's points or a batch of many devices' messages. */
+export const TelemetryEventData = z.union([TelemetryData, TelemetryBatchData]);
+export type TelemetryEventData = z.output<typeof TelemetryEventData>;
+
+/** The device messages in a telemetry event, each with the id the store remembers it by. */
+export function telemetryMessagesOf(eventId: string, data: TelemetryEventData): Array<TelemetryData & { id: string }> {
+  return 'messages' in data ? data.messages : [{ ...data, id: eventId }];
+}
+
 // Device lifecycle and presence ----------------------------------------------------------------------
 
 /** Every device event names its device and the device's owner. */

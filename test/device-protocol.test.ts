@@ -23,6 +23,7 @@ import { exchanges, queues } from '../shared/bus/topology.ts';
 import { startDeviceEdge, type DeviceEdge } from '../functions/devices/edge.ts';
 import { connectMaxBytes } from '../functions/devices/embedded-mqtt-broker.ts';
 import { mqttMaxPacketBytes } from '../functions/devices/model/device-topics.ts';
+import { telemetryMessagesOf } from '../shared/messages.ts';
 
 interface Device {
   id: string;
@@ -87,7 +88,9 @@ function subscribe(f: Fixture, version: MqttVersion, device: Device, topics: str
   return sub;
 }
 
-const pointsOf = (f: Fixture, deviceId: string) => f.telemetry!.events().filter((e) => e.subject === deviceId).flatMap((e) => e.data.points);
+/** A device's points on the bus, whether they came one event each (embedded broker) or in the bridge's batches. */
+const pointsOf = (f: Fixture, deviceId: string) =>
+  f.telemetry!.events().flatMap((e) => telemetryMessagesOf(e.id, e.data)).filter((m) => m.deviceId === deviceId).flatMap((m) => m.points);
 
 function protocolSuite(f: Fixture) {
   const test = suite(`device protocol on the ${f.kind} broker`);

@@ -19,7 +19,8 @@ import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Deps } from '../../shared/platform.ts';
 import { uplinkTopicFilters, parseUplinkTopic } from './model/device-topics.ts';
-import { handleDeviceUplink, uplinkReasonCodes, type UplinkOutcome } from './model/device-uplink.ts';
+import { handleDeviceUplink, uplinkReasonCodes, type TelemetrySink, type UplinkOutcome } from './model/device-uplink.ts';
+import { telemetryBatcher } from './model/telemetry-batcher.ts';
 import { deviceIdentityById, type DeviceIdentity } from './model/device-auth.ts';
 import { dynamicSecurity, platformAccount, platformRole } from './model/dynamic-security.ts';
 import { reconcileDeviceAccounts, syncDeviceAccount } from './model/broker-accounts.ts';
@@ -73,11 +74,17 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
     return device;
   }
 
+  // Telemetry of all uplink connections goes to the bus in shared batches. Each connection hands over one
+  // message at a time, so a batch holding one message of every connection is as full as it gets: it goes out
+  // then, or after a couple of milliseconds when traffic is light.
+  const batcher = telemetryBatcher(deps, { maxMessages: Math.min(connections, 1000), maxWaitMs: 2 });
+  const sendTelemetry: TelemetrySink = (device, points, bytes) => batcher.add(device, points, bytes);
+
   async function uplinkOnce(topic: string, payload: Buffer): Promise<UplinkOutcome> {
     const deviceId = parseUplinkTopic(topic)?.deviceId;
     const device = deviceId ? await identityOf(deviceId) : undefined;
     if (!device) return 'unauthorized';
-    return handleDeviceUplink(deps, device, topic, payload);
+    return handleDeviceUplink(deps, device, topic, payload, sendTelemetry);
   }
 
   /** Retries while the bus or the database is down, for a bounded time: the broker keeps the message until the PUBACK. */
@@ -152,7 +159,15 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
     };
     downlink = await startDeviceDownlink(deps, link, { durable: true });
 
-    for (let i = 0; i < connections; i++) uplinks.push(await openUplink(i));
+    // All at once: a resumed session delivers its queue before the SUBACK, one message at a time per
+    // connection, and its batches fill only while the other connections hand over messages too (opened one
+    // after another, a restart behind a backlog took 25 s to come up).
+    const opened = await Promise.allSettled(Array.from({ length: connections }, (_, i) => openUplink(i)));
+    opened.forEach((result, i) => {
+      if (result.status === 'fulfilled') uplinks[i] = result.value;
+    });
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (error) {
     stopping = true;
     await downlink?.cancel().catch(() => undefined);
@@ -164,6 +179,7 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
     async stop() {
       stopping = true;
       await downlink?.cancel().catch(() => undefined);
+      await batcher.drain();
       await Promise.allSettled([...clients, ...uplinks].map((c) => c.endAsync()));
     },
   };

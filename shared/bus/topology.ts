@@ -6,7 +6,7 @@
 import type { Bus } from '../ports/bus.ts';
 
 export const exchanges = {
-  /** Device telemetry, routing key `telemetry.{deviceId}`. */
+  /** Device telemetry, routing key `telemetry.{deviceId}`, or `telemetry.batch` for many devices' messages at once. */
   telemetry: 'iotfn.telemetry',
   /** Device lifecycle and status events, routing key = event name (`device.created`, …). */
   events: 'iotfn.events',
@@ -52,6 +52,8 @@ export const eventTypes = {
 } as const;
 
 export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`;
+/** Batches of many devices' telemetry (shared/messages.ts TelemetryBatchData); `telemetry.*` and `telemetry.#` take them too. */
+export const telemetryBatchRoutingKey = 'telemetry.batch';
 
 export async function declareTopology(bus: Bus): Promise<void> {
   await bus.declareExchange(exchanges.telemetry, 'topic');

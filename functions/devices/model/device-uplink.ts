@@ -13,6 +13,7 @@ import { mqttMessages } from '../../../shared/metrics.ts';
 import type { DeviceIdentity } from './device-auth.ts';
 import { parseUplinkTopic } from './device-topics.ts';
 import { parseTelemetry, publishTelemetry } from './telemetry.ts';
+import type { StoredPoint } from '../../../shared/messages.ts';
 import { reportState } from './device-config.ts';
 import { completeCommand } from './device-commands.ts';
 
@@ -36,7 +37,16 @@ function outcomeOf(error: unknown): UplinkOutcome {
   return error.status < 500 ? 'malformed' : 'unavailable';
 }
 
-export async function handleDeviceUplink(deps: Deps, device: DeviceIdentity, topic: string, payload: Buffer): Promise<UplinkOutcome> {
+/** Where a device's parsed telemetry goes: straight to the bus, or through the bridge's batcher. */
+export type TelemetrySink = (device: DeviceIdentity, points: StoredPoint[], bytes: number) => Promise<unknown>;
+
+export async function handleDeviceUplink(
+  deps: Deps,
+  device: DeviceIdentity,
+  topic: string,
+  payload: Buffer,
+  sendTelemetry: TelemetrySink = (d, points) => publishTelemetry(deps, d, points, 'mqtt'),
+): Promise<UplinkOutcome> {
   const uplink = parseUplinkTopic(topic);
   const kind = uplink?.kind ?? 'unknown';
   const outcome = await (async (): Promise<UplinkOutcome> => {
@@ -53,7 +63,7 @@ export async function handleDeviceUplink(deps: Deps, device: DeviceIdentity, top
       return 'malformed';
     }
     try {
-      if (uplink.kind === 'telemetry') await publishTelemetry(deps, device, parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS), 'mqtt');
+      if (uplink.kind === 'telemetry') await sendTelemetry(device, parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS), payload.length);
       else if (uplink.kind === 'state') await reportState(deps, device, body);
       else await completeCommand(deps, device, uplink.commandId!, body);
       return 'accepted';
