@@ -177,9 +177,16 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       { exchange: exchanges.events, pattern: 'command.updated' },
     ],
   });
+  // Device rooms anyone is in: while there are none (no dashboard open), telemetry is acknowledged unread,
+  // since parsing a fleet's batches for nobody is most of what this process would do.
+  let watchedDevices = 0;
+  io.sockets.adapter.on('create-room', (name: string) => void (name.startsWith(room('')) && watchedDevices++));
+  io.sockets.adapter.on('delete-room', (name: string) => void (name.startsWith(room('')) && watchedDevices--));
+
   const subscription: Subscription = await deps.bus.consume(
     queue,
     async (message) => {
+      if (watchedDevices === 0 && message.exchange === exchanges.telemetry) return;
       let event: unknown;
       try {
         event = JSON.parse(message.body.toString('utf8'));

@@ -49,9 +49,10 @@ export const configSchema = z.object({
   MQTT_LISTEN_PORT: z.coerce.number().int().min(0).max(65535).default(1883),
   /**
    * Connections one MQTT bridge process opens to the broker, all in one shared subscription group.
-   * mqtt.js handles a connection's QoS 1 messages one at a time, so concurrency comes from connections.
+   * mqtt.js handles a connection's QoS 1 messages one at a time, so concurrency comes from connections, and
+   * a telemetry batch holds at most one message of each (measured: 128 stored ~1.5x what 32 did).
    */
-  MQTT_BRIDGE_CONNECTIONS: z.coerce.number().int().min(1).max(256).default(32),
+  MQTT_BRIDGE_CONNECTIONS: z.coerce.number().int().min(1).max(256).default(128),
   /** The shared subscription group of the bridges: every bridge in one group splits the messages. */
   MQTT_BRIDGE_GROUP: z.string().regex(/^[\w-]+$/).default('iotfn-bridge'),
   /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */

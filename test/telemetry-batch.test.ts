@@ -6,6 +6,7 @@
  * message of the batch.
  */
 import { suite } from 'uvu';
+import { randomUUID } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import type { Socket } from 'socket.io-client';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
@@ -84,7 +85,7 @@ test('a batch delivered again, or its entries in another event, store nothing tw
   const after = cloudEvent<TelemetryBatchData>({
     type: eventTypes.telemetry,
     source: '/test',
-    data: { messages: [{ id: 'after-the-copies', deviceId: ctx.devices[0]!.id, ownerId: ctx.owner!.userId, via: 'mqtt', receivedAt: Date.now(), points: [{ ts: t0 + 60_000, values: { level: -1 } }] }] },
+    data: { messages: [{ id: randomUUID(), deviceId: ctx.devices[0]!.id, ownerId: ctx.owner!.userId, via: 'mqtt', receivedAt: Date.now(), points: [{ ts: t0 + 60_000, values: { level: -1 } }] }] },
   });
   await ctx.p!.deps.bus.publish(exchanges.telemetry, telemetryBatchRoutingKey, eventMessage(after));
   await until('the point after the copies stored', async () => (await stored(ctx.devices[0]!.id)) === 11);

@@ -44,16 +44,26 @@ async function announce(deps: Pick<Deps, 'bus'>, device: Pick<DeviceIdentity, 'i
 const recentTouches = new Map<string, number>();
 
 export async function touchDevice(deps: Pick<Deps, 'cache' | 'bus'>, device: Pick<DeviceIdentity, 'id' | 'ownerId'>, now = Date.now()): Promise<void> {
-  const previous = recentTouches.get(device.id);
-  if (previous !== undefined && now - previous < 1000) return;
-  recentTouches.set(device.id, now);
-  if (recentTouches.size > 100_000) recentTouches.clear();
+  await touchDevices(deps, [device], now);
+}
+
+/** Many devices heard from at once (the MQTT bridge's batches): three cache calls in all, not three each. */
+export async function touchDevices(deps: Pick<Deps, 'cache' | 'bus'>, devices: ReadonlyArray<Pick<DeviceIdentity, 'id' | 'ownerId'>>, now = Date.now()): Promise<void> {
+  const due = devices.filter((device) => {
+    const previous = recentTouches.get(device.id);
+    return previous === undefined || now - previous >= 1000;
+  });
+  if (due.length === 0) return;
+  if (recentTouches.size + due.length > 100_000) recentTouches.clear();
+  for (const device of due) recentTouches.set(device.id, now);
   // The owner rides along as the member of the online set, so the sweeper can address its offline event.
-  const member = `${device.id}|${device.ownerId}`;
-  const [wasOnline] = await deps.cache.sortedScores(onlineKey, [member]);
-  await deps.cache.sortedAdd(lastSeenKey, [{ member: device.id, score: now }]);
-  await deps.cache.sortedAdd(onlineKey, [{ member, score: now }]);
-  if (wasOnline === null || wasOnline === undefined) await announce(deps, device, true, now);
+  const members = due.map((device) => `${device.id}|${device.ownerId}`);
+  const wasOnline = await deps.cache.sortedScores(onlineKey, members);
+  await deps.cache.sortedAdd(lastSeenKey, due.map((device) => ({ member: device.id, score: now })));
+  await deps.cache.sortedAdd(onlineKey, members.map((member) => ({ member, score: now })));
+  for (const [i, device] of due.entries()) {
+    if (wasOnline[i] === null || wasOnline[i] === undefined) await announce(deps, device, true, now);
+  }
 }
 
 /** Announces offline every device silent for longer than the window; returns how many. */

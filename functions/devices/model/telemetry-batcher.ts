@@ -25,7 +25,7 @@ import { eventTypes, exchanges, telemetryBatchRoutingKey } from '../../../shared
 import { telemetryPublished } from '../../../shared/metrics.ts';
 import type { StoredPoint, TelemetryBatchData } from '../../../shared/messages.ts';
 import type { DeviceIdentity } from './device-auth.ts';
-import { touchDevice } from './presence.ts';
+import { touchDevices } from './presence.ts';
 
 export interface TelemetryBatcherOptions {
   /** Messages in one batch at most (and at once: a full batch goes out without waiting). */
@@ -70,10 +70,7 @@ export function telemetryBatcher(deps: Pick<Deps, 'bus' | 'cache' | 'log'>, opti
     for (const { resolve } of batch.settle) resolve();
     // Presence is a side note (at most one cache write a second per device): it neither delays nor fails
     // messages the bus already has.
-    const receivedAt = Date.now();
-    for (const device of batch.devices.values()) {
-      touchDevice(deps, device, receivedAt).catch((error: unknown) => deps.log.warn({ err: error, deviceId: device.id }, 'presence update failed'));
-    }
+    touchDevices(deps, [...batch.devices.values()]).catch((error: unknown) => deps.log.warn({ err: error, devices: batch.devices.size }, 'presence update failed'));
   }
 
   function flush(): void {
