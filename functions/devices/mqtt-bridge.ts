@@ -127,8 +127,11 @@ export async function startMqttBridge(deps: Deps, url: string): Promise<MqttBrid
       if (stopping) return;
       client.end(true);
       void (async () => {
-        for (let wait = 500; !stopping; wait = Math.min(wait * 2, 5000)) {
-          await new Promise((resolve) => setTimeout(resolve, wait));
+        // Every 100 ms for the first seconds: Mosquitto 2.0 brings persistent sessions back after a restart but
+        // not their `$share` subscriptions, so what devices publish after it and before a bridge connection
+        // subscribes again has no subscriber and is dropped. Back first, the bridge keeps that window short.
+        for (let attempt = 0; !stopping; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, attempt < 50 ? 100 : Math.min(100 * 2 ** (attempt - 50), 5000)));
           if (stopping) return;
           try {
             uplinks[i] = await openUplink(i);
