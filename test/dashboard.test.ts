@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import type { Browser, Page } from 'playwright-core';
 import { goodPassword, randomEmail, startPlatform, type TestPlatform } from './support/platform.ts';
 import { chromiumMissing, launchChromium, within } from './support/browser.ts';
-import { ids, testIds } from '../dashboard/src/ids.ts';
+import { commandIds, configIds, ids, testIds } from '../dashboard/src/ids.ts';
 
 const waitMs = 15_000;
 const ctx: { platform?: TestPlatform; browser?: Browser; page?: Page; token?: string; deviceId?: string; pageErrors: string[] } = { pageErrors: [] };
@@ -21,28 +21,25 @@ const page = () => ctx.page!;
 const email = randomEmail('dashboard');
 const $ = (id: string) => `#${id}`;
 
-/**
- * The hooks of the Configuration and Commands cards (`configIds` and `commandIds` in dashboard/src/config-card.ts
- * and commands-card.ts; those files use the DOM, so Node code cannot import them).
- */
+/** The hooks of the Configuration and Commands cards, from the same file the cards take them from. */
 const cardIds = {
-  configCard: 'config-card',
-  configSync: 'config-sync',
-  configEditor: 'config-editor',
-  configEditorMessage: 'config-editor-message',
-  configSave: 'config-save',
-  configRevert: 'config-revert',
-  configSaveError: 'config-save-error',
-  configReported: 'config-reported',
-  commandsCard: 'commands-card',
-  commandName: 'command-name',
-  commandParams: 'command-params',
-  commandTimeout: 'command-timeout',
-  commandSubmit: 'command-submit',
-  commandsEmpty: 'commands-empty',
-  commandsMore: 'commands-more',
-  commandRow: 'command-row',
-  commandStatus: 'command-status',
+  configCard: configIds.card,
+  configSync: configIds.syncBadge,
+  configEditor: configIds.editor,
+  configEditorMessage: configIds.editorMessage,
+  configSave: configIds.save,
+  configRevert: configIds.revert,
+  configSaveError: configIds.saveError,
+  configReported: configIds.reported,
+  commandsCard: commandIds.card,
+  commandName: commandIds.name,
+  commandParams: commandIds.params,
+  commandTimeout: commandIds.timeout,
+  commandSubmit: commandIds.submit,
+  commandsEmpty: commandIds.empty,
+  commandsMore: commandIds.more,
+  commandRow: commandIds.row,
+  commandStatus: commandIds.status,
 };
 
 /** A call to the API as the signed-in user, with the access token the page holds. */

@@ -190,10 +190,10 @@ events("each queue is declared as the local trigger declares it, bound by the fu
 
 const longLived = suite('knative: relay and bridge');
 
-longLived('are Deployments with their FUNCTION_TARGET and image, probed, with a Service selecting their pods', () => {
-  for (const target of ['relay', 'bridge']) {
-    const deployment = ofKind('apps/v1', 'Deployment').find((d) => d.metadata.name === target);
-    assert.ok(deployment, `no Deployment ${target}`);
+longLived('the relay a Deployment, the bridge a StatefulSet, with their FUNCTION_TARGET and image, probed, with a Service selecting their pods', () => {
+  for (const [target, kind] of [['relay', 'Deployment'], ['bridge', 'StatefulSet']] as const) {
+    const deployment = ofKind('apps/v1', kind).find((d) => d.metadata.name === target);
+    assert.ok(deployment, `no ${kind} ${target}`);
     assert.ok((deployment!.spec?.replicas ?? 0) >= 1, 'never scaled to zero');
     const container = deployment!.spec!.template.spec!.containers[0]!;
     assert.equal(container.env, [
@@ -210,6 +210,16 @@ longLived('are Deployments with their FUNCTION_TARGET and image, probed, with a 
     for (const [k, v] of Object.entries(service!.spec!.selector!)) assert.is(podLabels[k], v, `service selector ${k}`);
     assert.ok(container.ports?.some((p) => p.name === service!.spec!.ports![0]!.targetPort), 'the Service targets a named container port');
   }
+});
+
+longLived('the bridge keeps its pod names (its broker sessions are named after them), starts its pods at once, and is governed by its Service', () => {
+  const bridge = ofKind('apps/v1', 'StatefulSet').find((d) => d.metadata.name === 'bridge');
+  assert.ok(bridge);
+  assert.is(bridge!.spec!.serviceName, 'bridge');
+  assert.ok(ofKind('v1', 'Service').some((s) => s.metadata.name === bridge!.spec!.serviceName), 'the governing Service exists');
+  assert.is(bridge!.spec!.podManagementPolicy, 'Parallel');
+  assert.ok((bridge!.spec!.replicas ?? 0) >= 2, 'two bridges, so an update never leaves the group without a subscriber');
+  assert.not.ok(ofKind('apps/v1', 'Deployment').some((d) => d.metadata.name === 'bridge'), 'not a Deployment as well');
 });
 
 const routing = suite('knative: routing');
@@ -265,7 +275,7 @@ const structure = suite('knative: structure');
 
 const knownKinds: Record<string, string[]> = {
   v1: ['Namespace', 'ConfigMap', 'Secret', 'Service'],
-  'apps/v1': ['Deployment'],
+  'apps/v1': ['Deployment', 'StatefulSet'],
   'serving.knative.dev/v1': ['Service'],
   'sources.knative.dev/v1alpha1': ['RabbitmqSource'],
   'rabbitmq.com/v1beta1': ['RabbitmqCluster', 'Exchange', 'Queue', 'Binding'],
@@ -302,7 +312,7 @@ structure('namespaced objects sit in the namespace; labels name the object and t
     const maps: Array<Record<string, unknown> | undefined> = [o.metadata.labels, o.metadata.annotations];
     if (o.kind === 'ConfigMap') maps.push(o.data);
     if (o.apiVersion === 'serving.knative.dev/v1') maps.push(o.spec.template.metadata?.labels, o.spec.template.metadata?.annotations);
-    if (o.kind === 'Deployment') maps.push(o.spec?.template.metadata?.labels, o.spec?.template.metadata?.annotations);
+    if (o.kind === 'Deployment' || o.kind === 'StatefulSet') maps.push(o.spec?.template.metadata?.labels, o.spec?.template.metadata?.annotations);
     return maps.filter((m): m is Record<string, unknown> => m !== undefined);
   });
   for (const map of stringMaps) for (const [k, v] of Object.entries(map)) assert.type(v, 'string', `${k}: ${JSON.stringify(v)}`);
@@ -318,7 +328,7 @@ knative('credentials go only where they are used: the signing key to signing fun
     assert.is(jwksUrl === undefined, fn.domain === 'signing', `${fn.name}: signs or verifies with JWKS, not both`);
     if (jwksUrl) assert.is(jwksUrl, 'http://jwks.iotfn.svc.cluster.local/auth/jwks.json');
   }
-  const bridge = ofKind('apps/v1', 'Deployment').find((d) => d.metadata.name === 'bridge')!.spec!.template.spec!.containers[0]!;
+  const bridge = ofKind('apps/v1', 'StatefulSet').find((d) => d.metadata.name === 'bridge')!.spec!.template.spec!.containers[0]!;
   assert.ok(bridge.envFrom!.some((e) => e.secretRef?.name === secretNames.mqttBridge));
   assert.equal(Object.keys(secretOf).sort(), [...secretVariables].sort());
 });

@@ -12,6 +12,7 @@ import { parseJsonObject } from './config-card.ts';
 import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
 import { busy, clearErrors, field, showErrors } from './forms.ts';
 import type { AppContext } from './main.ts';
+import { commandIds } from './ids.ts';
 
 export type CommandStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
 
@@ -41,23 +42,6 @@ export interface CommandFields {
   params?: Record<string, unknown>;
   timeoutSeconds?: number;
 }
-
-export const commandIds = {
-  card: 'commands-card',
-  form: 'command-form',
-  name: 'command-name',
-  params: 'command-params',
-  timeout: 'command-timeout',
-  submit: 'command-submit',
-  formError: 'command-error',
-  list: 'commands-list',
-  empty: 'commands-empty',
-  more: 'commands-more',
-  loadError: 'commands-load-error',
-  /** `data-testid` of a row, and of the status badge in it. */
-  row: 'command-row',
-  status: 'command-status',
-} as const;
 
 const pageSize = 10;
 const statusLabels: Record<CommandStatus, string> = { queued: 'Queued', sent: 'Sent', succeeded: 'Succeeded', failed: 'Failed', expired: 'Expired' };

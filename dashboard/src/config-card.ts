@@ -12,6 +12,7 @@ import { ApiError, messageOf } from './api.ts';
 import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
 import { busy } from './forms.ts';
 import type { AppContext } from './main.ts';
+import { configIds } from './ids.ts';
 
 /** `GET /devices/{id}/config` `.desired`, and what `PUT` answers (then `updatedAt` is always set). */
 export interface DesiredConfig {
@@ -40,19 +41,6 @@ export type DeviceConfigEvent = { deviceId: string; ownerId: string } & (
   | ({ kind: 'desired' } & DesiredConfig & { updatedAt: string })
   | ({ kind: 'reported' } & ReportedState)
 );
-
-export const configIds = {
-  card: 'config-card',
-  syncBadge: 'config-sync',
-  editor: 'config-editor',
-  editorMessage: 'config-editor-message',
-  desiredMeta: 'config-desired-meta',
-  save: 'config-save',
-  revert: 'config-revert',
-  saveError: 'config-save-error',
-  reported: 'config-reported',
-  loadError: 'config-load-error',
-} as const;
 
 /** Text that parsed to a JSON object, or the reason in plain words why not. */
 export type JsonObjectCheck = { ok: true; value: Record<string, unknown> } | { ok: false; problem: string };

@@ -132,3 +132,38 @@ export const testIds = {
   /** The Acknowledge button of that row. */
   alertAck: 'alert-ack',
 } as const;
+
+/** The device page's Configuration card (config-card.ts). */
+export const configIds = {
+  card: 'config-card',
+  syncBadge: 'config-sync',
+  editor: 'config-editor',
+  editorMessage: 'config-editor-message',
+  desiredMeta: 'config-desired-meta',
+  save: 'config-save',
+  revert: 'config-revert',
+  saveError: 'config-save-error',
+  reported: 'config-reported',
+  loadError: 'config-load-error',
+} as const;
+
+/**
+ * The device page's Commands card (commands-card.ts); a row is
+ * `[data-testid=command-row][data-command-id][data-status]`.
+ */
+export const commandIds = {
+  card: 'commands-card',
+  form: 'command-form',
+  name: 'command-name',
+  params: 'command-params',
+  timeout: 'command-timeout',
+  submit: 'command-submit',
+  formError: 'command-error',
+  list: 'commands-list',
+  empty: 'commands-empty',
+  more: 'commands-more',
+  loadError: 'commands-load-error',
+  /** `data-testid` of a row, and of the status badge in it. */
+  row: 'command-row',
+  status: 'command-status',
+} as const;

@@ -15,7 +15,7 @@
  */
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { ConfigMap, Container, Namespace, ResourceRequirements, Secret, Service } from 'kubernetes-types/core/v1.js';
-import type { Deployment } from 'kubernetes-types/apps/v1.js';
+import type { Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
 
 /** A published Kubernetes kind with apiVersion, kind and metadata required (the package leaves them optional). */
 export type Manifest<T extends { apiVersion?: string; kind?: string; metadata?: ObjectMeta }> = T &
@@ -231,6 +231,7 @@ export type ClusterObject =
   | Manifest<Secret>
   | Manifest<Service>
   | Manifest<Deployment>
+  | Manifest<StatefulSet>
   | KnativeService
   | RabbitmqSource
   | RabbitmqCluster

@@ -7,7 +7,7 @@
  *   it (an event function is an HTTP server that takes CloudEvents). Functions on the telemetry path keep
  *   one warm pod; the rest scale to zero (see `policyOf`).
  * - The relay and the MQTT bridge hold long-lived connections (browsers' sockets, the broker subscription):
- *   plain Deployments and Services, never scaled to zero.
+ *   a Deployment (relay) and a StatefulSet (bridge) with their Services, never scaled to zero.
  * - Events: the platform publishes structured CloudEvents to its own topic exchanges (iotfn.telemetry,
  *   iotfn.events). Each event function's durable queue (`fn.trigger.queue`, bound with `fn.trigger.pattern`
  *   on `fn.trigger.exchange`, dead-lettering to iotfn.dead-letter) is declared by the RabbitMQ messaging
@@ -32,7 +32,7 @@
  */
 import { stringify } from 'yaml';
 import type { ConfigMap, Container, Namespace, Probe, ResourceRequirements, Secret, Service } from 'kubernetes-types/core/v1.js';
-import type { Deployment } from 'kubernetes-types/apps/v1.js';
+import type { Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
 import type { RenderedFile } from '../render.ts';
 import { functionPort, imageTag, kebab, project } from '../settings.ts';
 import { configSchema } from '../../shared/config.ts';
@@ -397,35 +397,44 @@ type LongLived = 'relay' | 'bridge';
  */
 const replicas: Record<LongLived, number> = { relay: 1, bridge: 2 };
 
-function longLived(target: LongLived): [Manifest<Deployment>, Manifest<Service>] {
+/**
+ * The bridge is a StatefulSet: its persistent broker sessions are named after the host
+ * (`iotfn-bridge-{group}-{hostname}-{i}`), and only a stable pod name (`bridge-0`, `bridge-1`) lets a restarted
+ * or rescheduled bridge take up what the broker queued for it; a Deployment's new pod name would leave that
+ * session, and what it holds, behind. Both start at once (Parallel) and update one at a time.
+ */
+function longLived(target: LongLived): [Manifest<Deployment> | Manifest<StatefulSet>, Manifest<Service>] {
   const podLabels = labels(target, target);
-  return [
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: target, namespace, labels: podLabels },
-      spec: {
-        replicas: replicas[target],
-        selector: { matchLabels: { 'app.kubernetes.io/name': target, 'app.kubernetes.io/part-of': project } },
-        template: {
-          metadata: { labels: podLabels, annotations: scrapeAnnotations },
-          spec: {
-            containers: [
-              {
-                name: target,
-                image: imageTag(target),
-                ports: [{ name: 'http', containerPort: functionPort }],
-                ...environment(target),
-                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
-                livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
-                securityContext,
-              },
-            ],
-          },
+  const selector = { matchLabels: { 'app.kubernetes.io/name': target, 'app.kubernetes.io/part-of': project } };
+  const template = {
+    metadata: { labels: podLabels, annotations: scrapeAnnotations },
+    spec: {
+      containers: [
+        {
+          name: target,
+          image: imageTag(target),
+          ports: [{ name: 'http', containerPort: functionPort }],
+          ...environment(target),
+          resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+          readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+          livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
+          securityContext,
         },
-      },
+      ],
     },
+  };
+  const metadata = { name: target, namespace, labels: podLabels };
+  const workload: Manifest<Deployment> | Manifest<StatefulSet> =
+    target === 'bridge'
+      ? {
+          apiVersion: 'apps/v1',
+          kind: 'StatefulSet',
+          metadata,
+          spec: { serviceName: target, podManagementPolicy: 'Parallel', replicas: replicas[target], selector, template },
+        }
+      : { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: { replicas: replicas[target], selector, template } };
+  return [
+    workload,
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -584,7 +593,12 @@ export function knativeFiles(): KnativeFile[] {
     ...functions.map(functionFile),
     ...(['relay', 'bridge'] as const).map((target) => ({
       path: `knative/${target}.yaml`,
-      header: [generated, `The ${target === 'relay' ? 'realtime Socket.IO relay' : 'MQTT bridge'}: long-lived, a Deployment, never scaled to zero.`],
+      header: [
+        generated,
+        target === 'relay'
+          ? 'The realtime Socket.IO relay: long-lived, a Deployment, never scaled to zero.'
+          : 'The MQTT bridge: long-lived, a StatefulSet (its broker sessions are named after the pod), never scaled to zero.',
+      ],
       objects: longLived(target),
     })),
     {
