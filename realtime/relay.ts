@@ -14,7 +14,10 @@
  * Each relay process binds its own exclusive queue to the telemetry and device-event exchanges, so several
  * relays behind a load balancer each serve their own clients with nothing shared but RabbitMQ. The access
  * token is checked at the handshake (signature, expiry, session), every subscribe is checked against the
- * devices the user owns, and sessions are re-checked every few seconds: a logout disconnects the socket.
+ * devices the user owns; a logout or a revoked session reaches every relay as `session.ended` on the bus and
+ * closes the session's sockets at once, a socket closes by itself when its token expires, and a slow sweep
+ * re-checks sessions as a backstop. A user holds at most RELAY_MAX_SOCKETS_PER_USER sockets on one relay, a
+ * socket watches at most RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET devices.
  *
  * Flow control: a device's updates are merged to the latest value per key and sent at most once per
  * RELAY_COALESCE_MS, so a device sending 1,000 messages a second costs a browser ten updates; a client whose
@@ -38,6 +41,7 @@ import {
   DeviceDeletedData,
   DeviceStateData,
   DeviceStatusData,
+  SessionEndedData,
   SubscribeRequest,
   TelemetryEventData,
   telemetryMessagesOf,
@@ -50,6 +54,8 @@ import {
 interface SocketData {
   /** The caller, with its token's expiry: the socket must reconnect with a fresh token after it. */
   user: Caller;
+  /** Gives the user's place among RELAY_MAX_SOCKETS_PER_USER back (once, however often called). */
+  releaseSlot: () => void;
 }
 
 type RelaySocket = Socket<DefaultEventsMap, LiveEvents, DefaultEventsMap, SocketData>;
@@ -64,7 +70,10 @@ const backlogOf = (socket: { conn: unknown }) => (socket.conn as { writeBuffer?:
 const slowClientBacklog = 64;
 
 export interface RelayOptions {
-  /** Re-check every socket's session this often (default 2000 ms). */
+  /**
+   * Re-check every socket's session this often (default 30 s). A backstop only: logout and revocation reach
+   * the relay at once as `session.ended` on the bus, and each socket closes by itself when its token expires.
+   */
   sessionCheckMs?: number;
 }
 
@@ -77,21 +86,60 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
   const io = new Server<DefaultEventsMap, LiveEvents, DefaultEventsMap, SocketData>(httpServer, { path: '/socket.io', serveClient: false, maxHttpBufferSize: 64 * 1024 });
   const coalesceMs = deps.config.RELAY_COALESCE_MS;
 
+  const { RELAY_MAX_SOCKETS_PER_USER: maxSocketsPerUser, RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET: maxSubscriptions } = deps.config;
+  /** Open sockets of each user on this process, counted from the handshake (so parallel handshakes count too). */
+  const socketsOf = new Map<string, number>();
+  const release = (userId: string) => {
+    const left = (socketsOf.get(userId) ?? 1) - 1;
+    if (left > 0) socketsOf.set(userId, left);
+    else socketsOf.delete(userId);
+  };
+
   io.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
     requireUser(typeof token === 'string' ? `Bearer ${token}` : undefined, deps).then(
       (user) => {
-        (socket as RelaySocket).data = { user };
+        const open = socketsOf.get(user.userId) ?? 0;
+        if (open >= maxSocketsPerUser) return next(new Error(`too many connections: at most ${maxSocketsPerUser} per user`));
+        socketsOf.set(user.userId, open + 1);
+        let released = false;
+        const releaseSlot = () => {
+          if (!released) release(user.userId);
+          released = true;
+        };
+        (socket as RelaySocket).data = { user, releaseSlot };
+        // Also when the handshake never becomes a connection.
+        socket.conn.once('close', releaseSlot);
         next();
       },
       () => next(new Error('unauthorized')),
     );
   });
 
+  /** Closes every socket of a session: the client hears `session:ended` first, so it can sign in again. */
+  function endSessionSockets(sessionId: string): void {
+    for (const [, raw] of io.sockets.sockets) {
+      const socket = raw as RelaySocket;
+      if (socket.data?.user?.sessionId !== sessionId) continue;
+      socket.emit('session:ended');
+      socket.disconnect(true);
+    }
+  }
+
   io.on('connection', (raw) => {
     const socket = raw as RelaySocket;
     relaySockets.inc();
-    socket.on('disconnect', () => relaySockets.dec());
+    // The token's expiry is known now: the socket ends then, without waiting for a sweep.
+    const expiry = setTimeout(() => {
+      socket.emit('session:ended');
+      socket.disconnect(true);
+    }, Math.max(0, Math.min(socket.data.user.expiresAt - Date.now(), 2 ** 31 - 1)));
+    expiry.unref();
+    socket.on('disconnect', () => {
+      clearTimeout(expiry);
+      socket.data.releaseSlot();
+      relaySockets.dec();
+    });
 
     const onSubscription = (joining: boolean) => async (body: unknown, ack?: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (answer: SubscriptionAck) => void) : () => undefined;
@@ -104,9 +152,16 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       }
       try {
         const visible = await deps.directory.visibleDevices(socket.data.user, ids);
-        const accepted = ids.filter((id) => visible.has(id.toLowerCase())).map((id) => id.toLowerCase());
+        const allowed = ids.filter((id) => visible.has(id.toLowerCase())).map((id) => id.toLowerCase());
+        // Rooms the socket is in: its own (Socket.IO's) and one per watched device.
+        const watching = new Set([...socket.rooms].filter((name) => name.startsWith(room(''))));
+        const fresh = allowed.filter((id) => !watching.has(room(id)));
+        const space = Math.max(0, maxSubscriptions - watching.size);
+        const accepted = [...allowed.filter((id) => watching.has(room(id))), ...fresh.slice(0, space)];
         await socket.join(accepted.map(room));
-        reply({ accepted, refused: ids.filter((id) => !visible.has(id.toLowerCase())) });
+        const refused = ids.filter((id) => !accepted.includes(id.toLowerCase()));
+        if (fresh.length > space) return reply({ accepted, refused, error: `too many subscriptions: at most ${maxSubscriptions} devices per socket` });
+        reply({ accepted, refused });
       } catch (error) {
         deps.log.error({ err: error }, 'relay subscribe failed');
         reply({ accepted: [], refused: ids, error: 'try again' });
@@ -175,6 +230,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
       { exchange: exchanges.events, pattern: 'device.config.updated' },
       { exchange: exchanges.events, pattern: 'device.state.reported' },
       { exchange: exchanges.events, pattern: 'command.updated' },
+      { exchange: exchanges.events, pattern: 'session.ended' },
     ],
   });
   // Device rooms anyone is in: while there are none (no dashboard open), telemetry is acknowledged unread,
@@ -227,6 +283,9 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         if (!data) return;
         io.to(room(data.deviceId)).emit('device:config', { ...data, kind: 'reported' });
         relayEmitted.inc({ event: 'device:config' });
+      } else if (message.routingKey === 'session.ended') {
+        const data = dataOf(SessionEndedData, event);
+        if (data) endSessionSockets(data.sessionId);
       } else if (message.routingKey === 'command.updated') {
         const data = dataOf(CommandData, event);
         if (!data) return;
@@ -249,7 +308,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
         }
       }
     })().catch((error: unknown) => deps.log.warn({ err: error }, 'relay session check failed'));
-  }, options.sessionCheckMs ?? 2000);
+  }, options.sessionCheckMs ?? 30_000);
   sessionCheck.unref();
 
   return {

@@ -76,6 +76,10 @@ export const configSchema = z.object({
   TELEMETRY_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
   /** The relay sends a device's updates at most once per window, merged to the latest value per key. */
   RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(60_000).default(100),
+  /** Sockets one user may hold open on one relay process at once; the next is refused at the handshake. */
+  RELAY_MAX_SOCKETS_PER_USER: z.coerce.number().int().positive().max(10_000).default(16),
+  /** Devices one socket may watch at once; subscribing past it refuses the extra ids. */
+  RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().positive().max(100_000).default(1000),
   /**
    * The weather service forecasts may use (open-meteo's API) and how long to wait for it. Validated here at
    * start; the forecast reads them per call so a running test platform can be pointed at a local server.

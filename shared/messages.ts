@@ -170,6 +170,10 @@ export const eventData = {
 export type EventName = keyof typeof eventData;
 export type EventData<N extends EventName> = z.output<(typeof eventData)[N]>;
 
+/** `session.ended` on the events exchange: every socket of the session is closed at once. */
+export const SessionEndedData = z.object({ sessionId: z.string().min(1).max(100), userId: z.uuid(), reason: z.enum(['logout', 'revoked']) });
+export type SessionEndedData = z.output<typeof SessionEndedData>;
+
 /** The `data` of a parsed CloudEvent body when it has the schema's shape; undefined otherwise. */
 export function dataOf<S extends z.ZodType>(schema: S, event: unknown): z.output<S> | undefined {
   const parsed = schema.safeParse(typeof event === 'object' && event !== null ? (event as { data?: unknown }).data : undefined);

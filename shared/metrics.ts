@@ -15,6 +15,7 @@ export const metricNames = {
   eventsHandled: 'iotfn_events_total',
   eventDuration: 'iotfn_event_duration_seconds',
   eventsDeadLettered: 'iotfn_events_dead_lettered_total',
+  eventsHeld: 'iotfn_events_held',
   telemetryStored: 'iotfn_telemetry_stored_points_total',
   relaySockets: 'iotfn_relay_sockets',
   relayEmitted: 'iotfn_relay_emitted_total',
@@ -68,6 +69,13 @@ export const eventsDeadLettered = new client.Counter({
   name: metricNames.eventsDeadLettered,
   help: 'Events sent to the dead-letter queue, by function and reason (poison, retries-exhausted)',
   labelNames: ['function', 'reason'] as const,
+  registers: [metricsRegistry],
+});
+
+export const eventsHeld = new client.Gauge({
+  name: metricNames.eventsHeld,
+  help: 'Events a trigger holds unacknowledged because a dependency (database, store, bus) is down, by function',
+  labelNames: ['function'] as const,
   registers: [metricsRegistry],
 });
 

@@ -130,7 +130,7 @@ builtins('/healthz and /readyz answer 200 when PostgreSQL and Redis answer', asy
   assert.equal((await call(base(), 'GET', '/healthz')).body, { status: 'ok' });
   const ready = await call(base(), 'GET', '/readyz');
   assert.is(ready.status, 200);
-  assert.equal(ready.body.checks, { relational: 'ok', cache: 'ok', bus: 'ok' });
+  assert.equal(ready.body.checks, { relational: 'ok', cache: 'ok', bus: 'ok', telemetry: 'ok' });
 });
 
 builtins('/metrics counts requests by function and status in Prometheus text', async () => {

@@ -111,6 +111,8 @@ const configInCompose: Record<ConfigName, InCompose> = {
   OPEN_METEO_URL: { set: 'env' },
   OPEN_METEO_TIMEOUT_MS: { set: 'env' },
   RELAY_COALESCE_MS: { set: 'env' },
+  RELAY_MAX_SOCKETS_PER_USER: { set: 'env' },
+  RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET: { set: 'env' },
   DEVICE_ONLINE_SECONDS: { set: 'env' },
   DEVICE_TOKEN_SECRET: { set: 'secret', to: { domains: ['devices'], processes: ['bridge'] }, note: "the devices functions (they issue device tokens) and the bridge (it gives the broker each device's credentials) only" },
   DEVICE_CACHE_SECONDS: { set: 'env' },

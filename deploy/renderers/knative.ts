@@ -13,7 +13,8 @@
  *   on `fn.trigger.exchange`, dead-lettering to iotfn.dead-letter) is declared by the RabbitMQ messaging
  *   topology operator exactly as the local trigger declares it, so `iotfn triggers` and the cluster are
  *   interchangeable. A RabbitmqSource consumes that queue and POSTs each event to the function's Knative
- *   Service, retrying 5 times with exponential backoff from 0.2 s. The source's delivery has no
+ *   Service, retrying 16 times with exponential backoff from 0.5 s (~18 h: the function fails an event only
+ *   while a dependency is down, and dead-letters itself what it can never process). The source's delivery has no
  *   deadLetterSink field: after its last retry it rejects the message without requeueing, and RabbitMQ moves
  *   it through the queue's dead-letter exchange into iotfn.dead-letters, where the local trigger and the
  *   poison-event path put theirs. There is no Knative Broker; docs/microk8s.md says why.
@@ -346,8 +347,12 @@ function binding(source: string, destination: string, routingKey: string): Bindi
   };
 }
 
-/** The delivery every source uses: without it a failed POST is not retried. */
-export const sourceDelivery = { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' } as const;
+/**
+ * The delivery every source uses: without it a failed POST is not retried. The function answers an error only
+ * for an outage (a dependency down; an event it can never process it dead-letters itself and answers as
+ * done), so the retries are there to outlast one: 16 of them from 0.5 s doubling, about 18 hours in all.
+ */
+export const sourceDelivery = { retry: 16, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S' } as const;
 
 /** An event function's queue, as the local trigger declares it, and the source that feeds it to the function. */
 function eventWiring(fn: EventFunction): [Queue, Binding, RabbitmqSource] {

@@ -18,7 +18,7 @@ export default defineHttpFunction({
   responses: { 200: TokenPair },
   problems: ['invalid-token', 'refresh-token-reused'],
   async handler({ body, deps }) {
-    const rotated = await rotateRefreshToken(deps.cache, body.refreshToken);
+    const rotated = await rotateRefreshToken(deps.cache, body.refreshToken, deps.bus);
     return { status: 200, body: tokenPair(deps, { ...rotated, userId: rotated.session.userId, role: rotated.session.role }) };
   },
 });

@@ -9,7 +9,11 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Cache } from '../ports/cache.ts';
+import type { Bus } from '../ports/bus.ts';
 import { Problem } from '../problem.ts';
+import { cloudEvent, eventMessage } from '../events.ts';
+import { eventTypes, exchanges } from '../bus/topology.ts';
+import type { SessionEndedData } from '../messages.ts';
 
 export interface Session {
   userId: string;
@@ -34,7 +38,7 @@ export async function startSession(cache: Cache, user: { userId: string; role: '
 }
 
 /** Exchanges a refresh token for the next one; detects reuse of a rotated token and revokes the session. */
-export async function rotateRefreshToken(cache: Cache, refreshToken: string) {
+export async function rotateRefreshToken(cache: Cache, refreshToken: string, bus?: Bus) {
   const sessionId = refreshToken.split('.')[0] ?? '';
   const presented = hashToken(refreshToken);
   const stored = await cache.get(sessionKey(sessionId));
@@ -56,7 +60,10 @@ export async function rotateRefreshToken(cache: Cache, refreshToken: string) {
   }
   const reusedFrom = await cache.get(usedKey(presented));
   if (reusedFrom) {
+    const revoked = await cache.get(sessionKey(reusedFrom));
     await cache.del(sessionKey(reusedFrom));
+    const userId = revoked ? (JSON.parse(revoked) as Session).userId : undefined;
+    if (bus && userId) await announceSessionEnded(bus, { sessionId: reusedFrom, userId, reason: 'revoked' }).catch(() => undefined);
     throw new Problem('refresh-token-reused', 'This refresh token was already exchanged; the session is revoked, log in again');
   }
   throw new Problem('invalid-token', 'The refresh token is not valid or its session has ended');
@@ -68,4 +75,13 @@ export async function endSession(cache: Cache, sessionId: string): Promise<void>
 
 export async function isSessionActive(cache: Cache, sessionId: string): Promise<boolean> {
   return cache.exists(sessionKey(sessionId));
+}
+
+/**
+ * Tells the relays a session ended, so they close its sockets now rather than at their next sweep. Best
+ * effort: the session is already gone from the cache, which is what every other check reads.
+ */
+export async function announceSessionEnded(bus: Bus, data: SessionEndedData): Promise<void> {
+  const event = cloudEvent<SessionEndedData>({ type: eventTypes.session('session.ended'), source: '/auth/sessions', subject: data.userId, data });
+  await bus.publish(exchanges.events, 'session.ended', eventMessage(event));
 }

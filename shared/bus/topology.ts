@@ -40,6 +40,10 @@ export type DeviceEventName = (typeof deviceEvents)[number];
 export const commandEvents = ['command.updated'] as const;
 export type CommandEventName = (typeof commandEvents)[number];
 
+/** A login session ended (logout, or revoked when a used refresh token came back); the relay closes its sockets. */
+export const sessionEvents = ['session.ended'] as const;
+export type SessionEventName = (typeof sessionEvents)[number];
+
 /** Alerts opening and clearing (monitoring domain), routing key = event name; the relay binds `alert.*`. */
 export const alertEvents = ['alert.opened', 'alert.cleared'] as const;
 export type AlertEventName = (typeof alertEvents)[number];
@@ -49,6 +53,7 @@ export const eventTypes = {
   device: (name: DeviceEventName) => `iotfn.${name}`,
   alert: (name: AlertEventName) => `iotfn.${name}`,
   command: (name: CommandEventName) => `iotfn.${name}`,
+  session: (name: SessionEventName) => `iotfn.${name}`,
 } as const;
 
 export const telemetryRoutingKey = (deviceId: string) => `telemetry.${deviceId}`;

@@ -7,12 +7,15 @@
  * dead-lettered at once. Many events are in flight at once (prefetch), so one bad event never blocks the
  * rest. Events that arrive together are handed to the function's `handleBatch` in one call when it has
  * one (one store write for hundreds of messages); if a batch fails, its events are retried one by one so a
- * poison event cannot sink its neighbours.
+ * poison event cannot sink its neighbours. A failure that is an outage (shared/bus/outage.ts: the database,
+ * the store or the bus is down) is no reason to dead-letter anything: the trigger holds its events, probes
+ * its dependencies with a backoff for as long as it takes, and goes on when they answer.
  */
 import type { EventFunction, EventInput } from '../function.ts';
 import type { Deps } from '../platform.ts';
 import { RejectMessage, type DeliveredMessage, type Subscription } from '../ports/bus.ts';
-import { eventsDeadLettered } from '../metrics.ts';
+import { eventsDeadLettered, eventsHeld } from '../metrics.ts';
+import { isOutage, untilReady } from './outage.ts';
 import { exchanges } from './topology.ts';
 import { eventInput, measured, PoisonEvent } from './event-runner.ts';
 
@@ -71,17 +74,49 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
     return new RejectMessage(String((error as Error)?.message ?? error));
   };
 
-  /** One event, with Knative's bounded retries and backoff. */
+  let cancelled = false;
+  let outage: Promise<void> | undefined;
+  /**
+   * Holds `events` until every dependency answers again: one probe loop for the whole trigger, however many
+   * events wait on it, and no event spends a retry on it. Rejects only when the trigger is cancelled (the
+   * events then go back to the queue unacknowledged).
+   */
+  async function outageOver(error: unknown, events: number): Promise<void> {
+    if (!outage) {
+      deps.log.error({ err: error, fn: fn.name }, 'a dependency is down; holding events until it answers');
+      outage = untilReady(deps, { firstMs: backoffMs, stopped: () => cancelled }).finally(() => {
+        outage = undefined;
+        if (!cancelled) deps.log.info({ fn: fn.name }, 'the dependencies answer again; going on');
+      });
+    }
+    eventsHeld.inc({ function: fn.name }, events);
+    try {
+      await outage;
+    } finally {
+      eventsHeld.dec({ function: fn.name }, events);
+    }
+  }
+
+  /**
+   * One event: an outage holds it for as long as it lasts; any other failure gets Knative's bounded retries
+   * and backoff, then the dead-letter queue.
+   */
   async function runOne(input: EventInput<unknown>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; ; ) {
+      if (outage) await outageOver(undefined, 1);
       try {
         await limited(() => measured(fn, 1, () => fn.handler(input)));
         return;
       } catch (error) {
         if (error instanceof PoisonEvent) throw deadLetter('poison', error);
+        if (isOutage(error)) {
+          await outageOver(error, 1);
+          continue;
+        }
         if (attempt >= retries) throw deadLetter('retries-exhausted', error);
         deps.log.warn({ err: error, fn: fn.name, attempt: attempt + 1 }, 'event failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** attempt));
+        attempt++;
       }
     }
   }
@@ -96,10 +131,19 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
     batch = [];
     if (taken.length === 0) return;
     const handleBatch = fn.handleBatch;
-    const all =
-      handleBatch && taken.length > 1
-        ? limited(() => measured(fn, taken.length, () => handleBatch(taken.map((p) => p.input))))
-        : Promise.reject(new Error('single'));
+    // A batch that fails for an outage waits it out whole and goes again: splitting it would only multiply
+    // the calls against a dependency that is down.
+    const runBatch = async (batchFn: NonNullable<typeof handleBatch>): Promise<void> => {
+      if (outage) await outageOver(undefined, taken.length);
+      try {
+        await limited(() => measured(fn, taken.length, () => batchFn(taken.map((p) => p.input))));
+      } catch (error) {
+        if (!isOutage(error)) throw error;
+        await outageOver(error, taken.length);
+        return runBatch(batchFn);
+      }
+    };
+    const all = handleBatch && taken.length > 1 ? runBatch(handleBatch) : Promise.reject(new Error('single'));
     all.then(
       () => taken.forEach((p) => p.done()),
       () => {
@@ -108,7 +152,7 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
     );
   }
 
-  return deps.bus.consume(
+  const subscription = await deps.bus.consume(
     fn.trigger.queue,
     (message: DeliveredMessage) => {
       let input: EventInput<unknown>;
@@ -125,4 +169,10 @@ export async function startTrigger(fn: EventFunction, deps: Deps, options: Trigg
     },
     { prefetch },
   );
+  return {
+    async cancel() {
+      cancelled = true;
+      await subscription.cancel();
+    },
+  };
 }

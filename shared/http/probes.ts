@@ -5,23 +5,19 @@
  */
 import type { Deps } from '../platform.ts';
 import { renderMetrics } from '../metrics.ts';
+import { dependencyChecks } from '../bus/outage.ts';
 import type { OutgoingReply } from './harness.ts';
 
 const jsonType = 'application/json; charset=utf-8';
 
-async function readiness(deps: Pick<Deps, 'db' | 'cache' | 'bus'>): Promise<OutgoingReply> {
-  const named = { relational: deps.db.ping(), cache: deps.cache.ping(), bus: deps.bus.ping() };
-  const settled = await Promise.allSettled(Object.values(named));
-  const checks = Object.fromEntries(Object.keys(named).map((name, i) => {
-    const result = settled[i]!;
-    return [name, result.status === 'fulfilled' ? 'ok' : String(result.reason)];
-  }));
-  const ready = settled.every((result) => result.status === 'fulfilled');
+async function readiness(deps: Pick<Deps, 'db' | 'cache' | 'bus' | 'telemetry'>): Promise<OutgoingReply> {
+  const checks = await dependencyChecks(deps);
+  const ready = Object.values(checks).every((check) => check === 'ok');
   return { status: ready ? 200 : 503, headers: { 'content-type': jsonType }, body: JSON.stringify({ ready, checks }) };
 }
 
 /** The probe's answer for a GET of `path`; undefined when the path is not a probe. */
-export async function probeReply(method: string | undefined, path: string, deps: Pick<Deps, 'db' | 'cache' | 'bus'>): Promise<OutgoingReply | undefined> {
+export async function probeReply(method: string | undefined, path: string, deps: Pick<Deps, 'db' | 'cache' | 'bus' | 'telemetry'>): Promise<OutgoingReply | undefined> {
   if (method !== 'GET') return undefined;
   if (path === '/healthz') return { status: 200, headers: { 'content-type': jsonType }, body: '{"status":"ok"}' };
   if (path === '/readyz') return readiness(deps);
