@@ -398,6 +398,40 @@ export function busContract(name: string, make: () => Promise<Bus>, cleanup?: Bu
     await bus.ping(); // and the bus is still fine
   });
 
+  test('browse shows the head of a queue and leaves it; take removes what its callback accepted and stops at a throw', async ({ bus }) => {
+    const { exchange, queue } = await pipe(bus, 'tools');
+    for (const id of ['m1', 'm2', 'm3', 'm4']) await bus.publish(exchange, `k.${id}`, message({ id }));
+    await waitFor(async () => (await bus.queueDepth(queue)) === 4, 'four ready');
+    const seen = await bus.browse(queue, 3);
+    assert.equal(seen.map((m) => m.id), ['m1', 'm2', 'm3']);
+    assert.is(seen[1]!.routingKey, 'k.m2');
+    assert.equal((await bus.browse(queue, 10)).map((m) => m.id), ['m1', 'm2', 'm3', 'm4'], 'browsing removed nothing, in order');
+    const took: string[] = [];
+    const failed = await bus
+      .take(queue, 10, async (m) => {
+        if (m.id === 'm3') throw new Error('not this one');
+        took.push(m.id);
+      })
+      .then(() => 'resolved', (error: Error) => error.message);
+    assert.is(failed, 'not this one');
+    assert.equal(took, ['m1', 'm2']);
+    assert.equal((await bus.browse(queue, 10)).map((m) => m.id), ['m3', 'm4'], 'the refused one and the rest stay');
+    assert.is(await bus.take(queue, 1, async () => undefined), 1);
+    assert.equal((await bus.browse(queue, 10)).map((m) => m.id), ['m4']);
+  });
+
+  test('sendToQueue puts a message into one queue past every exchange; a missing queue is an error', async ({ bus }) => {
+    const { queue } = await pipe(bus, 'direct');
+    await bus.sendToQueue(queue, message({ id: 'straight', headers: { why: 'replay' } }));
+    await waitFor(async () => (await bus.queueDepth(queue)) === 1, 'one ready');
+    const [m] = await bus.browse(queue, 1);
+    assert.is(m!.id, 'straight');
+    assert.is(m!.headers.why, 'replay');
+    assert.is(m!.routingKey, queue);
+    await assertRejects(bus.sendToQueue(queueName('absent'), message()), 'send to a missing queue');
+    await bus.ping();
+  });
+
   test('ping answers', async ({ bus }) => {
     await bus.ping();
   });

@@ -69,6 +69,16 @@ export interface Bus {
   consume(queue: string, handler: (message: DeliveredMessage) => Promise<void>, options?: ConsumeOptions): Promise<Subscription>;
   /** Ready (not yet delivered) messages in a queue. */
   queueDepth(queue: string): Promise<number>;
+  /** Up to `limit` ready messages from the head of a queue, left where they are (for tools: dead letters). */
+  browse(queue: string, limit: number): Promise<DeliveredMessage[]>;
+  /**
+   * Takes up to `limit` ready messages from the head of a queue, one at a time: each is removed once `use`
+   * resolves; when `use` throws, that message and the rest stay in the queue and the error is thrown.
+   * Resolves with how many were taken.
+   */
+  take(queue: string, limit: number, use: (message: DeliveredMessage) => Promise<void>): Promise<number>;
+  /** Puts a message straight into one queue, past every exchange (AMQP's default exchange); confirmed like publish. */
+  sendToQueue(queue: string, message: OutgoingMessage): Promise<void>;
   deleteQueue(queue: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;

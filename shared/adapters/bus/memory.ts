@@ -14,7 +14,7 @@
  *   await bus.declareQueue({ name: 'alerts', durable: true, bindings });
  *   await bus.consume('alerts', async (message) => { ... });
  */
-import { RejectMessage, type Bus, type DeliveredMessage, type QueueSpec } from '../../ports/bus.ts';
+import { RejectMessage, type Bus, type DeliveredMessage, type OutgoingMessage, type QueueSpec } from '../../ports/bus.ts';
 
 /** Redelivery waits this long, so a handler that always fails does not spin the event loop. */
 const REDELIVERY_DELAY_MS = 20;
@@ -83,6 +83,20 @@ export function createMemoryBus(): Bus {
       while (queue.ready.length > maxLength) deadLetter(queue, queue.ready.shift()!, 'maxlen');
     }
     schedulePump(queue);
+  }
+
+  function stored(exchange: string, routingKey: string, message: OutgoingMessage): Stored {
+    return {
+      id: message.id,
+      type: message.type,
+      // A copy, so a publisher reusing its buffer cannot change a queued message.
+      body: Buffer.from(message.body),
+      contentType: message.contentType ?? DEFAULT_CONTENT_TYPE,
+      headers: { ...message.headers },
+      timestamp: Math.floor((message.timestamp ?? Date.now()) / 1000) * 1000,
+      exchange,
+      routingKey,
+    };
   }
 
   /** Routes to the queue's dead-letter exchange with the original routing key, or drops, as RabbitMQ does. */
@@ -228,17 +242,36 @@ export function createMemoryBus(): Bus {
     async publish(exchange, routingKey, message) {
       assertOpen();
       if (!exchanges.has(exchange)) throw new Error(`no exchange '${exchange}'`);
-      route(exchange, {
-        id: message.id,
-        type: message.type,
-        // A copy, so a publisher reusing its buffer cannot change a queued message.
-        body: Buffer.from(message.body),
-        contentType: message.contentType ?? DEFAULT_CONTENT_TYPE,
-        headers: { ...message.headers },
-        timestamp: Math.floor((message.timestamp ?? Date.now()) / 1000) * 1000,
-        exchange,
-        routingKey,
-      });
+      route(exchange, stored(exchange, routingKey, message));
+    },
+
+    async sendToQueue(queue, message) {
+      assertOpen();
+      // As AMQP's default exchange: the exchange is '' and the routing key the queue's name.
+      enqueue(existingQueue(queue), { message: stored('', queue, message), redelivered: false });
+    },
+
+    async browse(queue, limit) {
+      assertOpen();
+      return existingQueue(queue).ready.slice(0, Math.max(0, limit)).map((entry) => ({ ...entry.message, redelivered: entry.redelivered }));
+    },
+
+    async take(queue, limit, use) {
+      assertOpen();
+      const source = existingQueue(queue);
+      let taken = 0;
+      while (taken < limit) {
+        const entry = source.ready.shift();
+        if (!entry) break;
+        try {
+          await use({ ...entry.message, redelivered: entry.redelivered });
+        } catch (error) {
+          source.ready.unshift(entry);
+          throw error;
+        }
+        taken++;
+      }
+      return taken;
     },
 
     async consume(queueName, handler, options = {}) {

@@ -21,7 +21,7 @@
  *   await bus.publish('iotfn.events', 'telemetry.d1', { id, type: 'iotfn.telemetry', body });
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type GetMessage } from 'amqplib';
 import {
   RejectMessage,
   type Bus,
@@ -326,6 +326,45 @@ export async function createRabbitBus(
       return { cancel: () => cancel(consumer) };
     },
 
+    async sendToQueue(queue, message) {
+      // The default exchange drops a message for a queue that does not exist without a word: check first.
+      await withChannel(`checking queue ${queue}`, (channel) => channel.checkQueue(queue));
+      await bounded(send('', queue, message), PUBLISH_TIMEOUT_MS, `sending message ${message.id} to queue ${queue}`);
+    },
+
+    async browse(queue, limit) {
+      return withChannel(`browsing queue ${queue}`, async (channel) => {
+        const seen: DeliveredMessage[] = [];
+        while (seen.length < limit) {
+          const got = await channel.get(queue, { noAck: false });
+          if (!got) break;
+          seen.push(toDelivered(got));
+        }
+        // Back where they were: RabbitMQ requeues a rejected message in its original place where it can.
+        channel.nackAll(true);
+        return seen;
+      });
+    },
+
+    async take(queue, limit, use) {
+      return onChannel(await connected(), async (channel) => {
+        let taken = 0;
+        while (taken < limit) {
+          const got = await channel.get(queue, { noAck: false });
+          if (!got) break;
+          try {
+            await use(toDelivered(got));
+          } catch (error) {
+            channel.nack(got, false, true);
+            throw error;
+          }
+          channel.ack(got);
+          taken++;
+        }
+        return taken;
+      });
+    },
+
     async queueDepth(queue) {
       const { messageCount } = await withChannel(`checking queue ${queue}`, (channel) => channel.checkQueue(queue));
       return messageCount;
@@ -380,7 +419,7 @@ async function assertQueue(channel: Channel, spec: QueueSpec): Promise<void> {
   for (const binding of spec.bindings) await channel.bindQueue(spec.name, binding.exchange, binding.pattern);
 }
 
-function toDelivered(msg: ConsumeMessage): DeliveredMessage {
+function toDelivered(msg: ConsumeMessage | GetMessage): DeliveredMessage {
   const { properties, fields } = msg;
   return {
     id: String(properties.messageId ?? ''),

@@ -1,0 +1,75 @@
+/**
+ * `iotfn dead-letters`: what landed in `iotfn.dead-letters` is listed with where it died and why, replayed
+ * into the queue it died in (and then processed), or purged. Against the real RabbitMQ and PostgreSQL with the
+ * platform's ingest trigger, and against the embedded bus. The queue is emptied first: no test reads it.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomUUID } from 'node:crypto';
+import { startPlatform, type TestPlatform } from './support/platform.ts';
+import { sleep } from './support/bus.ts';
+import { until } from './support/wait.ts';
+import { cloudEvent, eventMessage } from '../shared/events.ts';
+import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
+import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../shared/bus/dead-letters.ts';
+import { eventFunctions } from '../functions/registry.ts';
+
+const functionQueues = new Set(eventFunctions.map((fn) => fn.trigger.queue));
+
+function deadLetterSuite(kind: 'rabbitmq' | 'embedded') {
+  const ctx: { p?: TestPlatform } = {};
+  const test = suite(`dead letters (${kind})`);
+  test.before(async () => {
+    ctx.p = await startPlatform(kind === 'embedded' ? { embedded: true } : {});
+    await purgeDeadLetters(ctx.p.deps.bus, 1_000_000);
+  });
+  test.after(async () => ctx.p?.close());
+
+  test('a poison event is listed with the queue it died in; a good one replayed is stored; the rest purged', async () => {
+    const { bus, db } = ctx.p!.deps;
+    const device = randomUUID();
+    const ts = 1_767_225_600_000;
+    // Dead-lettered by the trigger: not JSON, rejected on the ingest queue.
+    await bus.publish(exchanges.telemetry, telemetryRoutingKey(device), { id: `poison-${device}`, type: eventTypes.telemetry, body: Buffer.from('{"not json') });
+    await until('the poison event dead-lettered', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 1);
+    // Dead-lettered by a function itself (as the functions-framework host does): routing key = its queue.
+    const good = cloudEvent({ type: eventTypes.telemetry, source: '/test', subject: device, data: { deviceId: device, ownerId: randomUUID(), via: 'http', receivedAt: ts, points: [{ ts, values: { replayed: 1 } }] } });
+    await bus.publish(exchanges.deadLetter, queues.ingest, eventMessage(good));
+    await until('two dead letters', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 2);
+
+    const listed = await listDeadLetters(bus, functionQueues, 10);
+    assert.equal(listed.map((l) => [l.id, l.queue]), [[`poison-${device}`, queues.ingest], [good.id, queues.ingest]]);
+    assert.is(listed[0]!.reason, 'rejected');
+    assert.equal((await listDeadLetters(bus, functionQueues, 10)).length, 2, 'listing moved nothing');
+
+    // Replay the poison one first: it dies again (it can never work), the good one is stored.
+    const { replayed, stoppedAt } = await replayDeadLetters(bus, functionQueues, 10);
+    assert.equal(replayed.map((l) => l.id), [`poison-${device}`, good.id]);
+    assert.is(stoppedAt, undefined);
+    const count = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry WHERE device_id = $1', [device])).rows[0]!.n);
+    await until('the replayed event stored', async () => (await count()) === 1);
+    await until('the poison event dead again', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 1);
+    assert.is((await listDeadLetters(bus, functionQueues, 10))[0]!.id, `poison-${device}`);
+
+    assert.is(await purgeDeadLetters(bus, 10), 1);
+    await sleep(100);
+    assert.equal(await listDeadLetters(bus, functionQueues, 10), []);
+  });
+
+  test('replay stops at a dead letter whose queue cannot be told and leaves it and the rest in place', async () => {
+    const { bus } = ctx.p!.deps;
+    await bus.publish(exchanges.deadLetter, 'somewhere.unknown', { id: 'orphan', type: 'x', body: Buffer.from('{}') });
+    await bus.publish(exchanges.deadLetter, queues.ingest, { id: 'after-orphan', type: eventTypes.telemetry, body: Buffer.from('{}') });
+    await until('two dead letters', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 2);
+    const { replayed, stoppedAt } = await replayDeadLetters(bus, functionQueues, 10);
+    assert.equal(replayed, []);
+    assert.is(stoppedAt?.letter.id, 'orphan');
+    assert.equal((await listDeadLetters(bus, functionQueues, 10)).map((l) => l.id), ['orphan', 'after-orphan']);
+    assert.is(await purgeDeadLetters(bus, 10), 2);
+  });
+
+  test.run();
+}
+
+deadLetterSuite('rabbitmq');
+deadLetterSuite('embedded');
