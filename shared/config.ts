@@ -74,6 +74,11 @@ export const configSchema = z.object({
   TELEMETRY_MAX_POINTS: z.coerce.number().int().positive().default(5000),
   /** Telemetry older than this disappears by itself. */
   TELEMETRY_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+  /**
+   * How far ahead of its arrival a telemetry point may be dated (device clocks drift); a point further ahead is
+   * refused (400, or a malformed MQTT message), since it would become the latest value and hide the present.
+   */
+  TELEMETRY_MAX_FUTURE_SKEW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   /** The relay sends a device's updates at most once per window, merged to the latest value per key. */
   RELAY_COALESCE_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** Sockets one user may hold open on one relay process at once; the next is refused at the handshake. */

@@ -16,8 +16,22 @@ const maxFutureMs = 24 * 3600 * 1000;
 
 // Telemetry ------------------------------------------------------------------------------------------
 
+/** The last instant a JS Date holds (8.64e15 ms after the epoch): the bound of every time the platform takes. */
+export const maxEpochMs = 8_640_000_000_000_000;
+
+/**
+ * Whether every store can hold the text: PostgreSQL's text and jsonb refuse NUL (\u0000), and an unpaired
+ * surrogate is not Unicode at all. Refused at the edge, so nothing accepted is lost at the store.
+ */
+export const isStorableText = (text: string): boolean => !/[\0\p{Cs}]/u.test(text);
+export const storableTextMessage = 'must not contain a NUL character (\\u0000) or an unpaired surrogate';
+
 export const TelemetryKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'keys have 1 to 64 letters, digits or _ . : -');
-export const TelemetryValue = z.union([z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean(), z.string().max(1024)]);
+export const TelemetryValue = z.union([
+  z.number().refine(Number.isFinite, 'must be a finite number'),
+  z.boolean(),
+  z.string().max(1024).refine(isStorableText, storableTextMessage),
+]);
 export type TelemetryValue = z.output<typeof TelemetryValue>;
 
 /** One point as a device sends it (ThingsBoard's shape): `ts` defaults to when it arrived. */
@@ -26,6 +40,8 @@ export const TelemetryPoint = z.object({
     .number()
     .int()
     .min(0)
+    .max(maxEpochMs)
+    // A backstop for whatever reads points off the bus; the edge holds them to TELEMETRY_MAX_FUTURE_SKEW_SECONDS.
     .refine((ts) => ts <= Date.now() + maxFutureMs, 'is more than a day in the future')
     .optional()
     .describe('Epoch milliseconds; default: when the platform received it'),

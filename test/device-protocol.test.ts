@@ -105,6 +105,17 @@ function protocolSuite(f: Fixture) {
       await until('the point on the bus', () => pointsOf(f, a!.id).some((p) => p.values[version] === 1));
     });
 
+    test(`${version}: a point dated past the allowed clock skew is refused and never reaches the bus`, async () => {
+      const [a] = f.devices;
+      const ahead = Date.now() + 3_600_000;
+      await mosquittoPub(login(f, version, a), `devices/${a!.id}/telemetry`, JSON.stringify({ ts: ahead, values: { ahead: 1 } }));
+      // A point after it, within the skew, shows the first one had its turn.
+      const run = await mosquittoPub(login(f, version, a), `devices/${a!.id}/telemetry`, JSON.stringify({ values: { [`${version}-after`]: 1 } }));
+      assert.is(run.code, 0, run.output);
+      await until('the point after it on the bus', () => pointsOf(f, a!.id).some((p) => p.values[`${version}-after`] === 1));
+      assert.not.ok(pointsOf(f, a!.id).some((p) => p.values.ahead === 1), 'the point an hour ahead was dropped');
+    });
+
     test(`${version}: anonymous and wrong-token connections are refused`, async () => {
       const [a] = f.devices;
       for (const who of [login(f, version), login(f, version, a, 'dt_forged'), { ...login(f, version, a), username: f.devices[1]!.id }]) {

@@ -108,6 +108,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   BODY_LIMIT_BYTES: { set: 'env' },
   TELEMETRY_MAX_POINTS: { set: 'env' },
   TELEMETRY_RETENTION_DAYS: { set: 'env' },
+  TELEMETRY_MAX_FUTURE_SKEW_SECONDS: { set: 'env' },
   OPEN_METEO_URL: { set: 'env' },
   OPEN_METEO_TIMEOUT_MS: { set: 'env' },
   RELAY_COALESCE_MS: { set: 'env' },

@@ -15,7 +15,8 @@ export default defineHttpFunction({
   path: '/telemetry',
   auth: 'device',
   summary: 'Send telemetry as a device',
-  description: 'ThingsBoard\'s shape: `{ts?, values}` or an array of them; `ts` in epoch ms, default now.',
+  description:
+    'ThingsBoard\'s shape: `{ts?, values}` or an array of them; `ts` in epoch ms, default now, at most TELEMETRY_MAX_FUTURE_SKEW_SECONDS ahead of it.',
   // The schema is documented here and enforced by parseTelemetry, after the device is authenticated and the
   // number of points is checked, so a bad token is refused before any parsing work.
   body: z.unknown().meta({ ...z.toJSONSchema(TelemetryPayload, { io: 'input' }) }),
@@ -23,7 +24,7 @@ export default defineHttpFunction({
   problems: ['invalid-token', 'device-disabled', 'too-many-points', 'unavailable'],
   async handler({ body, request, deps }) {
     const device = await authenticateDevice(deps, parseDeviceAuthorization(firstHeader(request.headers.authorization)));
-    const points = parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS);
+    const points = parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS, { maxFutureSkewMs: deps.config.TELEMETRY_MAX_FUTURE_SKEW_SECONDS * 1000 });
     const published = await publishTelemetry(deps, device, points, 'http');
     return { status: 202, body: { id: published.messageId, accepted: published.points } };
   },

@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
+import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
+import { isStorableText, storableTextMessage } from '../../shared/messages.ts';
 import { Device, DeviceStatus, deviceColumns, toDevice, type DeviceRow } from './model/devices.ts';
 import { lastSeenOf, onlineIds } from './model/presence.ts';
 
@@ -17,40 +19,41 @@ const sorts = {
 } as const;
 type Sort = keyof typeof sorts;
 
-const Cursor = z.object({ s: z.enum(Object.keys(sorts) as [Sort, ...Sort[]]), k: z.string(), id: z.uuid() });
+type SortName = [Sort, ...Sort[]];
+const byTime = Object.keys(sorts).filter((s) => s.endsWith('createdAt')) as SortName;
+const byName = Object.keys(sorts).filter((s) => s.endsWith('name')) as SortName;
+/** The position after a page's last device: its sort key (a time, or a lower-cased name) and its id. */
+const Cursor = z.union([
+  z.object({ s: z.enum(byTime), k: z.iso.datetime(), id: z.uuid() }),
+  z.object({ s: z.enum(byName), k: z.string().max(1000).refine(isStorableText), id: z.uuid() }),
+]);
 
+const text = z.string().refine(isStorableText, storableTextMessage);
 const commaList = z
-  .union([z.string(), z.array(z.string())])
+  .union([text, z.array(text)])
   .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean));
 
 const Query = z.object({
-  q: z.string().trim().min(1).max(100).optional().describe('Text in the name or a tag, any letter case'),
-  type: z.string().trim().min(1).max(100).optional(),
+  q: z.string().trim().min(1).max(100).refine(isStorableText, storableTextMessage).optional().describe('Text in the name or a tag, any letter case'),
+  type: z.string().trim().min(1).max(100).refine(isStorableText, storableTextMessage).optional(),
   status: DeviceStatus.optional(),
   online: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   tag: commaList.optional().describe('Devices carrying every one of these tags (repeat or comma-separate)'),
   sort: z.enum(Object.keys(sorts) as [Sort, ...Sort[]]).default('-createdAt'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(500).optional().describe('nextCursor of the previous page'),
+  // A name's cursor holds the name: 200 characters of UTF-8 in base64 take up to 1,100.
+  cursor: z.string().max(2000).optional().describe('nextCursor of the previous page'),
 });
 
-function encodeCursor(sort: Sort, row: DeviceRow): string {
+function cursorAfter(sort: Sort, row: DeviceRow): string {
   const k = sort.endsWith('createdAt') ? row.created_at.toISOString() : row.name.toLowerCase();
-  return Buffer.from(JSON.stringify({ s: sort, k, id: row.id })).toString('base64url');
+  return encodeCursor({ s: sort, k, id: row.id });
 }
 
-function decodeCursor(cursor: string, sort: Sort): z.output<typeof Cursor> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const result = Cursor.safeParse(parsed);
-  if (!result.success || result.data.s !== sort) {
-    throw new Problem('validation', 'The cursor is not one this search gave (or the sort changed)', { errors: [{ path: 'query.cursor', message: 'not a cursor of this search' }] });
-  }
-  return result.data;
+function positionOf(cursor: string, sort: Sort): z.output<typeof Cursor> {
+  const position = decodeCursor(Cursor, cursor, 'query.cursor', 'not a cursor of this search (or the sort changed)');
+  if (position.s !== sort) throw new Problem('validation', 'query.cursor: the sort changed since this cursor', { errors: [{ path: 'query.cursor', message: 'the sort changed since this cursor' }] });
+  return position;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -83,7 +86,7 @@ export default defineHttpFunction({
     const sort = sorts[query.sort];
     const page = [...where];
     if (query.cursor) {
-      const cursor = decodeCursor(query.cursor, query.sort);
+      const cursor = positionOf(query.cursor, query.sort);
       const op = sort.dir === 'ASC' ? '>' : '<';
       page.push(`(${sort.expr}, id) ${op} (${add(cursor.k)}::${sort.cast}, ${add(cursor.id)}::uuid)`);
     }
@@ -103,7 +106,7 @@ export default defineHttpFunction({
       status: 200,
       body: {
         items: items.map((r) => toDevice(r, seen.get(r.id) ?? null, windowMs)),
-        nextCursor: more ? encodeCursor(query.sort, items[items.length - 1]!) : null,
+        nextCursor: more ? cursorAfter(query.sort, items[items.length - 1]!) : null,
         total: Number(counted.rows[0]?.total ?? 0),
       },
     };

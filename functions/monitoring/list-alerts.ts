@@ -1,18 +1,11 @@
 /** GET /alerts: the caller's alerts (an admin's: everyone's), newest first, paged with nextCursor. */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
-import { Problem } from '../../shared/problem.ts';
+import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
 import { Alert, alertColumns, toAlert, type AlertRow } from './model/alerts.ts';
 
-const Cursor = z.object({ at: z.string(), id: z.uuid() });
-
-function decodeCursor(cursor: string): z.output<typeof Cursor> {
-  try {
-    return Cursor.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-  } catch {
-    throw new Problem('validation', 'The cursor is not one this list gave', { errors: [{ path: 'query.cursor', message: 'not a cursor of this list' }] });
-  }
-}
+/** The position after a page's last alert. */
+const Position = z.object({ at: z.iso.datetime(), id: z.uuid() });
 
 export default defineHttpFunction({
   name: 'listAlerts',
@@ -35,7 +28,7 @@ export default defineHttpFunction({
     if (query.state) where.push(`state = ${add(query.state)}`);
     if (query.deviceId) where.push(`device_id = ${add(query.deviceId)}::uuid`);
     if (query.cursor) {
-      const cursor = decodeCursor(query.cursor);
+      const cursor = decodeCursor(Position, query.cursor, 'query.cursor');
       where.push(`(opened_at, id) < (${add(cursor.at)}::timestamptz, ${add(cursor.id)}::uuid)`);
     }
     const { rows } = await deps.db.query<AlertRow>(
@@ -44,7 +37,7 @@ export default defineHttpFunction({
     );
     const page = rows.slice(0, query.limit).map(toAlert);
     const last = page[page.length - 1];
-    const nextCursor = rows.length > query.limit && last ? Buffer.from(JSON.stringify({ at: last.openedAt, id: last.id })).toString('base64url') : null;
+    const nextCursor = rows.length > query.limit && last ? encodeCursor({ at: last.openedAt, id: last.id }) : null;
     return { status: 200, body: { items: page, nextCursor } };
   },
 });

@@ -5,12 +5,12 @@
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { Rule, RuleOp, findVisibleRule, ruleColumns, ruleProblem, toRule, type RuleRow } from './model/alerts.ts';
+import { Rule, RuleKey, RuleOp, findVisibleRule, ruleColumns, ruleProblem, toRule, type RuleRow } from './model/alerts.ts';
 
 // null removes a bound that the new op no longer takes (e.g. gt → nodata drops value).
 const Body = z
   .object({
-    key: z.string().min(1).max(128),
+    key: RuleKey,
     op: RuleOp,
     value: z.number().finite().nullable(),
     low: z.number().finite().nullable(),

@@ -63,7 +63,7 @@ export async function handleDeviceUplink(
       return 'malformed';
     }
     try {
-      if (uplink.kind === 'telemetry') await sendTelemetry(device, parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS), payload.length);
+      if (uplink.kind === 'telemetry') await sendTelemetry(device, parseTelemetry(body, deps.config.TELEMETRY_MAX_POINTS, { maxFutureSkewMs: deps.config.TELEMETRY_MAX_FUTURE_SKEW_SECONDS * 1000 }), payload.length);
       else if (uplink.kind === 'state') await reportState(deps, device, body);
       else await completeCommand(deps, device, uplink.commandId!, body);
       return 'accepted';

@@ -9,8 +9,46 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../../../shared/ports/relational.ts';
 import { deviceToken } from './device-tokens.ts';
+import { isStorableText, storableTextMessage } from '../../../shared/messages.ts';
 
-export const Tag = z.string().trim().min(1).max(64);
+/** Device text (names, types, tags) that the store can hold: no NUL, no unpaired surrogate. */
+const DeviceText = (max: number) => z.string().trim().min(1).max(max).refine(isStorableText, storableTextMessage);
+
+export const METADATA_MAX_BYTES = 16 * 1024;
+export const METADATA_MAX_DEPTH = 16;
+
+/**
+ * What breaks the metadata bounds, or undefined: the approach of device-config.ts's documents (iterative,
+ * so nesting thousands deep costs no stack, and PostgreSQL's jsonb never sees what it would refuse).
+ */
+function metadataIssue(value: Record<string, unknown>): string | undefined {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (!isStorableText(item)) return `no string ${storableTextMessage}`;
+      continue;
+    }
+    if (item === null || typeof item !== 'object') continue;
+    if (depth > METADATA_MAX_DEPTH) return `nests deeper than ${METADATA_MAX_DEPTH} levels`;
+    for (const [key, child] of Object.entries(item)) {
+      if (!isStorableText(key)) return `no key ${storableTextMessage}`;
+      stack.push([child, depth + 1]);
+    }
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
+  return bytes > METADATA_MAX_BYTES ? `is ${bytes} bytes of JSON; at most ${METADATA_MAX_BYTES}` : undefined;
+}
+
+export const Metadata = z
+  .record(z.string(), z.unknown())
+  .superRefine((value, ctx) => {
+    const issue = metadataIssue(value);
+    if (issue) ctx.addIssue({ code: 'custom', message: issue });
+  })
+  .describe(`A JSON object, at most ${METADATA_MAX_BYTES} bytes, ${METADATA_MAX_DEPTH} levels deep, no NUL characters`);
+
+export const Tag = DeviceText(64);
 export const Location = z.object({
   lat: z.number().min(-90).max(90),
   lon: z.number().min(-180).max(180),
@@ -20,10 +58,10 @@ export const DeviceStatus = z.enum(['active', 'disabled']);
 
 /** What a user may set on a device. */
 export const DeviceFields = z.object({
-  name: z.string().trim().min(1).max(200),
-  type: z.string().trim().min(1).max(100),
+  name: DeviceText(200),
+  type: DeviceText(100),
   tags: z.array(Tag).max(50).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: Metadata.optional(),
   location: Location.nullable().optional(),
 });
 export type DeviceFields = z.output<typeof DeviceFields>;

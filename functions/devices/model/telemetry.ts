@@ -16,21 +16,38 @@ import type { DeviceIdentity } from './device-auth.ts';
 import { touchDevice } from './presence.ts';
 import { telemetryPublished } from '../../../shared/metrics.ts';
 import { TelemetryPoint, type StoredPoint, type TelemetryData } from '../../../shared/messages.ts';
+import { configSchema } from '../../../shared/config.ts';
 
 /** What a device sends: one point or a non-empty array of them. */
 export const TelemetryPayload = z.union([TelemetryPoint, z.array(TelemetryPoint).min(1)]);
 
-/** Parses a payload, counting entries before validating them all so a huge batch fails fast. */
-export function parseTelemetry(payload: unknown, maxPoints: number, receivedAt = Date.now()): StoredPoint[] {
+/** TELEMETRY_MAX_FUTURE_SKEW_SECONDS's default, for callers that do not pass the configured value. */
+const defaultFutureSkewMs = configSchema.shape.TELEMETRY_MAX_FUTURE_SKEW_SECONDS.parse(undefined) * 1000;
+
+/**
+ * Parses a payload, counting entries before validating them all so a huge batch fails fast. A point dated
+ * more than `maxFutureSkewMs` after `receivedAt` is refused: stored, it would be the key's latest value and
+ * hide (and silence the alerts of) everything the device sends until that time comes.
+ */
+export function parseTelemetry(
+  payload: unknown,
+  maxPoints: number,
+  options: { receivedAt?: number; maxFutureSkewMs?: number } = {},
+): StoredPoint[] {
+  const { receivedAt = Date.now(), maxFutureSkewMs = defaultFutureSkewMs } = options;
   if (Array.isArray(payload) && payload.length > maxPoints) {
     throw new Problem('too-many-points', `${payload.length} points in one message; at most ${maxPoints}`);
   }
   const parsed = TelemetryPayload.safeParse(payload);
-  if (!parsed.success) {
-    const errors: FieldError[] = parsed.error.issues.map((i) => ({ path: ['body', ...i.path.map(String)].join('.'), message: i.message }));
-    throw new Problem('validation', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
-  }
-  const points = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+  const errors: FieldError[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: ['body', ...i.path.map(String)].join('.'), message: i.message }));
+  const points = parsed.success ? (Array.isArray(parsed.data) ? parsed.data : [parsed.data]) : [];
+  points.forEach((p, i) => {
+    if (p.ts !== undefined && p.ts > receivedAt + maxFutureSkewMs) {
+      const path = Array.isArray(payload) ? `body.${i}.ts` : 'body.ts';
+      errors.push({ path, message: `is ${Math.round((p.ts - receivedAt) / 1000)} s ahead of the platform's clock; at most ${maxFutureSkewMs / 1000} s` });
+    }
+  });
+  if (errors.length > 0) throw new Problem('validation', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
   return points.map((p) => ({ ts: p.ts ?? receivedAt, values: p.values }));
 }
 

@@ -17,12 +17,15 @@ import type { Deps } from '../../../shared/platform.ts';
 import { cloudEvent } from '../../../shared/events.ts';
 import { enqueueEvents } from '../../../shared/outbox.ts';
 import { eventTypes, exchanges, type AlertEventName } from '../../../shared/bus/topology.ts';
-import type { Alert, AlertData } from '../../../shared/messages.ts';
+import { isStorableText, storableTextMessage, type Alert, type AlertData } from '../../../shared/messages.ts';
 
 export const RuleOp = z.enum(['gt', 'lt', 'outside', 'nodata']);
 
+/** The key a rule watches; text the store can hold (telemetry keys themselves are narrower still). */
+export const RuleKey = z.string().min(1).max(128).refine(isStorableText, storableTextMessage);
+
 const RuleFieldsShape = z.object({
-  key: z.string().min(1).max(128),
+  key: RuleKey,
   op: RuleOp,
   value: z.number().finite().optional(),
   low: z.number().finite().optional(),

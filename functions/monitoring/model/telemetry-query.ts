@@ -6,18 +6,20 @@
  */
 import { z } from 'zod';
 import { Problem } from '../../../shared/problem.ts';
-import type { Aggregation, Bucket, StoredValue, TelemetryStore } from '../../../shared/ports/telemetry-store.ts';
-import { TelemetryKey } from '../../../shared/messages.ts';
+import type { Aggregation, Bucket, TelemetryStore } from '../../../shared/ports/telemetry-store.ts';
+import { maxEpochMs, TelemetryKey } from '../../../shared/messages.ts';
+import { decodeCursor, encodeCursor } from '../../../shared/cursor.ts';
 
 export const maxBuckets = 10_000;
 const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
+/** A time: ISO 8601, or epoch milliseconds from the epoch to the last instant a JS Date holds. */
 export const Instant = z
-  .union([z.number(), z.string()])
+  .union([z.number(), z.string().max(100)])
   .transform((v, ctx) => {
     const ms = typeof v === 'number' || /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(ms) || ms < 0) {
-      ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 time or epoch milliseconds' });
+    if (!Number.isSafeInteger(ms) || ms < 0 || ms > maxEpochMs) {
+      ctx.addIssue({ code: 'custom', message: `expected an ISO 8601 time or epoch milliseconds from 0 to ${maxEpochMs}` });
       return z.NEVER;
     }
     return ms;
@@ -27,7 +29,8 @@ export const Interval = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'expected a number and a unit: 30s, 5m, 1h, 1d')
   .transform((v) => Number(/^\d+/.exec(v)![0]) * units[/(ms|s|m|h|d)$/.exec(v)![1] as keyof typeof units])
-  .refine((ms) => ms >= 1000, 'must be at least 1s');
+  .refine((ms) => ms >= 1000, 'must be at least 1s')
+  .refine((ms) => Number.isSafeInteger(ms) && ms <= maxEpochMs, `must be at most ${maxEpochMs} ms`);
 
 export const Keys = z
   .union([z.string(), z.array(z.string())])
@@ -68,6 +71,9 @@ function invalid(path: string, message: string): Problem {
   return new Problem('validation', `${path}: ${message}`, { errors: [{ path, message }] });
 }
 
+const tooManyBuckets = (where: string, buckets: number) =>
+  invalid(`${where}.interval`, `${buckets} buckets asked; at most ${maxBuckets} (widen the interval, narrow the range or name fewer keys)`);
+
 export function resolveRange(selection: Selection, where: 'query' | 'body', now = Date.now()): { from: number; to: number } {
   const to = selection.to ?? now;
   const from = selection.from ?? to - 86_400_000;
@@ -75,16 +81,21 @@ export function resolveRange(selection: Selection, where: 'query' | 'body', now 
   return { from, to };
 }
 
-const encodeCursor = (last: StoredValue, order: string) => Buffer.from(JSON.stringify({ ts: last.ts, key: last.key, order })).toString('base64url');
+/** The position after a page's last raw value, in the query's order. */
+const Position = z.object({ ts: z.number().int().min(0).max(maxEpochMs), key: TelemetryKey, order: z.enum(['asc', 'desc']) });
 
-function decodeCursor(cursor: string, order: string, where: string): { ts: number; key: string } {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { ts: unknown; key: unknown; order: unknown };
-    if (typeof parsed.ts === 'number' && typeof parsed.key === 'string' && parsed.order === order) return { ts: parsed.ts, key: parsed.key };
-  } catch {
-    // falls through to the problem below
-  }
-  throw invalid(`${where}.cursor`, 'not a cursor of this query (or the order changed)');
+function positionOf(cursor: string, order: string, where: string): { ts: number; key: string } {
+  const position = decodeCursor(Position, cursor, `${where}.cursor`, 'not a cursor of this query (or the order changed)');
+  if (position.order !== order) throw invalid(`${where}.cursor`, 'not a cursor of this query (or the order changed)');
+  return { ts: position.ts, key: position.key };
+}
+
+/**
+ * How many keys an aggregate without `keys` covers: those with a value since `from` (a key whose latest value is
+ * older than `from` has none in range), so the bucket cap counts the series the answer can hold.
+ */
+async function keysSince(store: TelemetryStore, deviceId: string, from: number): Promise<number> {
+  return (await store.latest(deviceId)).filter((v) => v.ts >= from).length;
 }
 
 /** Runs a selection on one device: raw points with a cursor, or buckets. */
@@ -93,17 +104,18 @@ export async function selectTelemetry(store: TelemetryStore, deviceId: string, s
   const keys = selection.keys?.length ? selection.keys : undefined;
   if (selection.agg && !selection.interval) throw invalid(`${where}.interval`, 'is needed with agg');
   if (selection.interval) {
-    const buckets = Math.ceil((to - from) / selection.interval) * (keys?.length ?? 1);
-    if (buckets > maxBuckets) {
-      throw invalid(`${where}.interval`, `${buckets} buckets asked; at most ${maxBuckets} (widen the interval or narrow the range)`);
-    }
+    const perKey = Math.ceil((to - from) / selection.interval);
+    if (perKey > maxBuckets) throw tooManyBuckets(where, perKey);
+    const buckets = perKey * (keys?.length ?? (await keysSince(store, deviceId, from)));
+    if (buckets > maxBuckets) throw tooManyBuckets(where, buckets);
     const items: Bucket[] = await store.aggregate({ deviceId, keys, from, to, intervalMs: selection.interval, agg: selection.agg ?? 'avg' });
     if (selection.order === 'desc') items.reverse();
     return { items, nextCursor: null };
   }
   const limit = selection.limit ?? 1000;
-  const after = selection.cursor ? decodeCursor(selection.cursor, selection.order, where) : undefined;
+  const after = selection.cursor ? positionOf(selection.cursor, selection.order, where) : undefined;
   const rows = await store.raw({ deviceId, keys, from, to, order: selection.order, limit: limit + 1, ...(after ? { after } : {}) });
   const items = rows.slice(0, limit);
-  return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!, selection.order) : null };
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ ts: last.ts, key: last.key, order: selection.order }) : null };
 }
