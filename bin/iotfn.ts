@@ -45,6 +45,9 @@ const usage = `usage: iotfn <command>
   bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
   broker-accounts     give the MQTT broker (MQTT_URL) an account for every device and delete the others:
                       for a new or emptied broker volume (the bridge keeps them in line after that)
+  admin grant|revoke EMAIL
+                      give the registered user with this email the admin role, or take it back
+                      (the only way to make an admin; takes effect at the user's next login or refresh)
   relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
@@ -124,6 +127,29 @@ async function brokerAccounts(): Promise<void> {
     const { syncBrokerAccounts } = await import('../functions/devices/mqtt-bridge.ts');
     const { created, deleted } = await syncBrokerAccounts(deps, config.MQTT_URL);
     process.stdout.write(`broker accounts: ${created} created, ${deleted} deleted\n`);
+  } finally {
+    await deps.close();
+  }
+}
+
+async function admin(argv: string[]): Promise<void> {
+  const [action, email, ...extra] = argv;
+  const role = action === 'grant' ? 'admin' : action === 'revoke' ? 'user' : undefined;
+  if (!role || !email || extra.length > 0) {
+    process.stderr.write('usage: iotfn admin grant|revoke EMAIL\n');
+    process.exit(2);
+  }
+  const config = loadConfig();
+  const deps = await createFunctionPlatform(config, { relay: false });
+  try {
+    const { setUserRole } = await import('../functions/signing/model/users.ts');
+    const user = await setUserRole(deps.db, email, role);
+    if (!user) {
+      process.stderr.write(`admin ${action}: no user registered with ${email}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(`admin ${action}: ${user.email} is now ${role === 'admin' ? 'an admin' : 'a plain user'}\n`);
   } finally {
     await deps.close();
   }
@@ -334,6 +360,8 @@ async function main(argv: string[]): Promise<void> {
       return relay();
     case 'broker-accounts':
       return brokerAccounts();
+    case 'admin':
+      return admin(argv.slice(argv.indexOf(command) + 1));
     case 'triggers':
       return triggers();
     case 'functions':

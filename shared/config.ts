@@ -18,15 +18,6 @@ const optionalUrl = (protocols: string[]) =>
     .refine((v) => v === undefined || protocols.some((p) => v.startsWith(`${p}://`)), {
       message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
     });
-const list = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .default('')
@@ -109,10 +100,21 @@ export const configSchema = z.object({
   LOGIN_MAX_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
   LOGIN_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(50),
   LOGIN_WINDOW_SECONDS: seconds(15 * 60),
+  /** Registrations one client address may attempt per window: each one costs a password hash and an account. */
+  REGISTER_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(20),
+  REGISTER_WINDOW_SECONDS: seconds(3600),
+  /** Refresh-token exchanges one client address may attempt per window. */
+  REFRESH_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(60),
+  REFRESH_WINDOW_SECONDS: seconds(60),
+  /**
+   * Password hashes (argon2, ~19 MiB and tens of ms of CPU each) one process runs at once; 0: one per CPU. The
+   * default stays 0 rather than a count, so rendered deploy files do not depend on the machine that rendered them.
+   */
+  ARGON2_CONCURRENCY: z.coerce.number().int().min(0).max(256).default(0),
+  /** Password hashes that may wait for a free slot; the next request answers 429 with Retry-After at once. */
+  ARGON2_QUEUE: z.coerce.number().int().min(0).max(10_000).default(32),
   /** Trust X-Forwarded-For for the client address (set behind NGINX or a Knative ingress). */
   TRUST_PROXY: flag,
-  /** Emails that get the admin role when they register. */
-  ADMIN_EMAILS: list,
 });
 
 export type Config = z.output<typeof configSchema>;

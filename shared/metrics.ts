@@ -67,7 +67,7 @@ export const eventDuration = new client.Histogram({
 
 export const eventsDeadLettered = new client.Counter({
   name: metricNames.eventsDeadLettered,
-  help: 'Events sent to the dead-letter queue, by function and reason (poison, retries-exhausted)',
+  help: 'Events sent to the dead-letter queue, by function and reason (poison, retries-exhausted, failed: an error that is no outage)',
   labelNames: ['function', 'reason'] as const,
   registers: [metricsRegistry],
 });

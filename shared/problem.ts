@@ -8,6 +8,7 @@
  */
 export const problemKinds = {
   validation: { status: 400, title: 'The request is not valid' },
+  'malformed-request': { status: 400, title: 'The request is not well-formed HTTP' },
   'invalid-json': { status: 400, title: 'The body is not valid JSON' },
   unauthenticated: { status: 401, title: 'Authentication is required' },
   'invalid-credentials': { status: 401, title: 'Email or password is wrong' },
@@ -17,14 +18,17 @@ export const problemKinds = {
   'device-disabled': { status: 403, title: 'The device is disabled' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'request-timeout': { status: 408, title: 'The request was not received in time' },
   conflict: { status: 409, title: 'Conflict' },
   'email-taken': { status: 409, title: 'The email is already registered' },
   'command-expired': { status: 409, title: 'The command expired before it was completed' },
   'precondition-failed': { status: 412, title: 'The resource changed since the version given' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'too-many-points': { status: 413, title: 'Too many telemetry points in one request' },
+  'uri-too-long': { status: 414, title: 'The URL is too long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
   'rate-limited': { status: 429, title: 'Too many requests' },
+  'headers-too-large': { status: 431, title: 'The request headers are too large' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'A service this depends on is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
@@ -48,6 +52,11 @@ export interface ProblemDocument {
 }
 
 export const problemContentType = 'application/problem+json';
+
+/** Whether `kind` names a problem of the catalogue: its own keys only, never one inherited from Object.prototype. */
+export function isProblemKind(kind: string): kind is ProblemKind {
+  return Object.hasOwn(problemKinds, kind);
+}
 
 export function problemTypeUri(kind: ProblemKind): string {
   return `/problems/${kind}`;

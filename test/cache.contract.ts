@@ -157,6 +157,39 @@ export function cacheContract(name: string, make: () => Promise<Cache> | Cache):
     assert.equal(counts, Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
+  test('unhit takes back one hit and keeps the window', async ({ cache }) => {
+    const k = key('unhit');
+    await cache.hit(k, 60_000);
+    await cache.hit(k, 60_000);
+    await cache.unhit(k);
+    assert.is(await cache.get(k), '1');
+    const ttl = await cache.ttl(k);
+    assert.ok(ttl !== null && ttl <= 60_000, `ttl ${ttl}`);
+    assert.is((await cache.hit(k, 60_000)).count, 2);
+  });
+
+  test('unhit never goes below zero and never creates a key', async ({ cache }) => {
+    const missing = key('unhit-missing');
+    await cache.unhit(missing);
+    assert.is(await cache.exists(missing), false);
+    const k = key('unhit-zero');
+    await cache.hit(k, 60_000);
+    await cache.unhit(k);
+    await cache.unhit(k);
+    assert.is(await cache.get(k), '0');
+    assert.is((await cache.hit(k, 60_000)).count, 1);
+  });
+
+  test('50 concurrent hit-then-unhit pairs on one key end where they started', async ({ cache }) => {
+    const k = key('unhit-concurrent');
+    await cache.hit(k, 60_000);
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      await cache.hit(k, 60_000);
+      await cache.unhit(k);
+    }));
+    assert.is(await cache.get(k), '1');
+  });
+
   test('ttl is null for a missing key and for a key without TTL', async ({ cache }) => {
     assert.is(await cache.ttl(key('ttl-missing')), null);
     const k = key('ttl-none');
@@ -364,6 +397,7 @@ export function cacheContract(name: string, make: () => Promise<Cache> | Cache):
     await rejectsWrongType(cache.get(sorted), 'get on a sorted set');
     await rejectsWrongType(cache.compareAndSet(sorted, 'a', 'b'), 'compareAndSet on a sorted set');
     await rejectsWrongType(cache.hit(sorted, 60_000), 'hit on a sorted set');
+    await rejectsWrongType(cache.unhit(sorted), 'unhit on a sorted set');
     assert.equal(await cache.getMany([text, sorted]), ['1', null]);
     assert.equal(await cache.sortedScores(sorted, ['a']), [1], 'the sorted set is untouched');
 

@@ -326,6 +326,41 @@ if (missing) {
     await page().waitForSelector($(cardIds.commandsMore), { state: 'hidden' });
   });
 
+  dashboard('under its Content-Security-Policy a new visitor registers, signs in and gets the live device list, with no violation or console message', async () => {
+    const context = await ctx.browser!.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    try {
+      // An init script runs before the page's own and is not subject to its CSP.
+      await context.addInitScript(() => {
+        const seen: string[] = [];
+        (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+        document.addEventListener('securitypolicyviolation', (event) => seen.push(`${event.violatedDirective} ${event.blockedURI}`));
+      });
+      const fresh = await context.newPage();
+      fresh.setDefaultTimeout(waitMs);
+      const messages: string[] = [];
+      fresh.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`));
+      fresh.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`));
+
+      const response = await fresh.goto(`${ctx.platform!.url}/`);
+      assert.match((await response?.allHeaders())?.['content-security-policy'] ?? '', /script-src 'self'/, 'the page is served with its CSP');
+      const visitor = randomEmail('csp');
+      await fresh.click($(ids.goRegister));
+      await fresh.fill($(ids.registerEmail), visitor);
+      await fresh.fill($(ids.registerPassword), goodPassword);
+      await fresh.click($(ids.registerSubmit));
+      await fresh.waitForSelector($(ids.authNotice));
+      await fresh.fill($(ids.loginPassword), goodPassword);
+      await fresh.click($(ids.loginSubmit));
+      await fresh.waitForSelector($(ids.devicesEmpty));
+      await fresh.waitForSelector(`${$(ids.connectionState)}[data-state="connected"]`);
+
+      assert.equal(await fresh.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), [], 'securitypolicyviolation events');
+      assert.equal(messages, [], 'console messages');
+    } finally {
+      await context.close();
+    }
+  });
+
   dashboard('the page threw no errors', () => {
     assert.equal(ctx.pageErrors, []);
   });

@@ -151,7 +151,7 @@ events('every event function has a RabbitmqSource on its own queue, with retries
   for (const fn of eventFunctions) {
     const source = sourceOf(fn);
     assert.ok(source, `no RabbitmqSource for ${fn.name}`);
-    assert.equal(source!.spec.delivery, { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
+    assert.equal(source!.spec.delivery, { retry: 16, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S' }, 'enough retries to outlast an outage (~18 h)');
     assert.equal(source!.spec.delivery, { ...sourceDelivery });
     assert.is(source!.spec.rabbitmqResourcesConfig.predeclared, true, 'consumes the queue the topology declares');
     assert.ok((source!.spec.rabbitmqResourcesConfig.parallelism ?? 0) >= 1);

@@ -14,7 +14,9 @@ import { services } from './support/services.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
 import { until } from './support/wait.ts';
 import { cloudEvent, eventMessage } from '../shared/events.ts';
-import { eventTypes, exchanges, telemetryRoutingKey } from '../shared/bus/topology.ts';
+import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
+import { frameworkEventHandler } from '../shared/http/framework-host.ts';
+import { eventFunctions } from '../functions/registry.ts';
 import { isOutage } from '../shared/bus/outage.ts';
 import { Problem } from '../shared/problem.ts';
 
@@ -82,6 +84,24 @@ test('PostgreSQL unreachable for 10 s mid-stream: /readyz says so, and after it 
   assert.is(await stored(), 400, 'stored exactly once');
   assert.is(ctx.dead!.messages.length, 0, 'nothing was dead-lettered');
   assert.is((await call(ctx.p!.url, 'GET', '/readyz')).status, 200);
+});
+
+test('behind functions-framework (Knative) an outage fails the call so the source retries it; nothing is dead-lettered', async () => {
+  const handle = frameworkEventHandler(eventFunctions.find((fn) => fn.name === 'ingestTelemetry')!, async () => ctx.p!.deps);
+  const byFunction = await collect(ctx.p!.deps.bus, [{ exchange: exchanges.deadLetter, pattern: queues.ingest }]);
+  const event = cloudEvent({ type: eventTypes.telemetry, source: '/test', subject: device, data: { deviceId: device, ownerId: randomUUID(), via: 'http', receivedAt: t0, points: [{ ts: t0 + 10_000, values: { x: -1 } }] } });
+  await ctx.proxy!.cut();
+  try {
+    const failed = await handle(event as never).then(() => 'done', (error: Error) => error.message);
+    assert.is.not(failed, 'done', 'the call fails, so Knative retries it');
+  } finally {
+    await ctx.proxy!.restore();
+  }
+  await handle(event as never);
+  await until('stored after the outage', async () => (await stored()) === 401);
+  await sleep(200);
+  assert.is(byFunction.messages.length, 0, 'nothing dead-lettered by the function');
+  await byFunction.stop();
 });
 
 test.run();

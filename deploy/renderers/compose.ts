@@ -120,8 +120,13 @@ const configInCompose: Record<ConfigName, InCompose> = {
   LOGIN_MAX_PER_ACCOUNT: { set: 'env' },
   LOGIN_MAX_PER_ADDRESS: { set: 'env' },
   LOGIN_WINDOW_SECONDS: { set: 'env' },
+  REGISTER_MAX_PER_ADDRESS: { set: 'env' },
+  REGISTER_WINDOW_SECONDS: { set: 'env' },
+  REFRESH_MAX_PER_ADDRESS: { set: 'env' },
+  REFRESH_WINDOW_SECONDS: { set: 'env' },
+  ARGON2_CONCURRENCY: { set: 'env' },
+  ARGON2_QUEUE: { set: 'env' },
   TRUST_PROXY: { set: 'compose', value: 'true', note: 'NGINX sets X-Forwarded-For' },
-  ADMIN_EMAILS: { set: 'env' },
 };
 
 /** The default of a config variable as it would be written in `.env`: what the schema makes of an unset variable. */

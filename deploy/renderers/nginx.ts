@@ -8,6 +8,7 @@
  * functions (GET /devices → searchDevices, POST /devices → addDevice); a method no function takes gets a 405
  * problem document with `Allow`. `/socket.io/` goes to the relay with the WebSocket upgrade, the docs and the
  * dashboard to the gateway, and NGINX answers its own errors (404, 405, 413, 429, 502–504) as problem+json too.
+ * Every answer carries Strict-Transport-Security (the other security headers come from the gateway and functions).
  *
  * Upstreams are variables resolved per request (`resolver`), so NGINX starts, and `nginx -t` passes, before the
  * services exist, and a restarted container's new address is found again. The host names are an option, so a
@@ -78,6 +79,13 @@ function problem(kind: ProblemKind, detail: string): string {
   return JSON.stringify({ type: problemTypeUri(kind), title, status, detail });
 }
 
+/**
+ * Browsers keep to HTTPS for this host for two years once they have seen this over HTTPS (TLS ends at or before
+ * NGINX), and ignore it over plain HTTP. NGINX drops the server's `add_header`s in a block that has its own, so
+ * every such block restates it.
+ */
+const hsts = 'add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;';
+
 const quote = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 const proxyHeaders = [
@@ -125,6 +133,7 @@ export function nginxConf(options: NginxOptions = {}): string {
         ...block(`if (${variable} = "")`, [
           `add_header Allow "${allowed.join(', ')}" always;`,
           'add_header X-Request-Id $iotfn_request_id always;',
+          hsts,
           `return 405 ${quote(problem('method-not-allowed', `${route.path} answers ${allowed.join(', ')}`))};`,
         ]),
         `proxy_pass http://${variable};`,
@@ -141,6 +150,7 @@ export function nginxConf(options: NginxOptions = {}): string {
     'default_type application/problem+json;',
     'proxy_hide_header X-Request-Id;',
     'add_header X-Request-Id $iotfn_request_id always;',
+    hsts,
     'error_page 413 @payload_too_large;',
     'error_page 429 @rate_limited;',
     'error_page 502 503 504 @unavailable;',
@@ -181,6 +191,7 @@ export function nginxConf(options: NginxOptions = {}): string {
     ...block('location @rate_limited', [
       'add_header Retry-After 1 always;',
       'add_header X-Request-Id $iotfn_request_id always;',
+      hsts,
       `return 429 ${quote(problem('rate-limited', 'Too many logins from this address; retry in a second'))};`,
     ]),
     '',

@@ -1,15 +1,17 @@
 /**
  * POST /auth/login: exchange email and password for an access and a refresh token.
  * Failed attempts are limited per account and per client address; an unknown email and a wrong password
- * get the same answer in about the same time.
+ * get the same answer in about the same time. Each attempt reserves its place under both limits before the
+ * password is checked, so parallel guesses cannot get more checks than the limits allow.
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
 import { startSession } from '../../shared/auth/sessions.ts';
-import { hashPassword, needsRehash, verifyPassword } from './model/passwords.ts';
+import { needsRehash, passwordHasher } from './model/passwords.ts';
 import { findUserByEmail, updatePasswordHash } from './model/users.ts';
 import { TokenPair, tokenPair } from './model/token-pair.ts';
+import { reserveAttempt } from './model/attempts.ts';
 
 const Body = z.object({
   email: z.string().trim().min(1).max(254),
@@ -28,28 +30,40 @@ export default defineHttpFunction({
   problems: ['invalid-credentials', 'rate-limited'],
   async handler({ body, request, deps }) {
     const { cache, config } = deps;
+    const passwords = passwordHasher(config);
     const windowMs = config.LOGIN_WINDOW_SECONDS * 1000;
-    const counters = [
-      { key: `login-failures:account:${body.email.toLowerCase()}`, max: config.LOGIN_MAX_PER_ACCOUNT },
-      { key: `login-failures:address:${request.ip}`, max: config.LOGIN_MAX_PER_ADDRESS },
-    ];
-    const counts = await cache.getMany(counters.map((c) => c.key));
-    for (const [i, counter] of counters.entries()) {
-      if (Number(counts[i] ?? 0) >= counter.max) {
-        const retryAfter = Math.max(1, Math.ceil(((await cache.ttl(counter.key)) ?? windowMs) / 1000));
-        throw new Problem('rate-limited', `Too many failed logins; try again in ${retryAfter} s`, { headers: { 'retry-after': String(retryAfter) } });
-      }
-    }
+    const account = { key: `login-failures:account:${body.email.toLowerCase()}`, max: config.LOGIN_MAX_PER_ACCOUNT, windowMs };
+    const address = { key: `login-failures:address:${request.ip}`, max: config.LOGIN_MAX_PER_ADDRESS, windowMs };
+    const attempt = await reserveAttempt(cache, [account, address], 'failed logins');
 
-    const user = await findUserByEmail(deps.db, body.email);
-    if (!(await verifyPassword(user?.passwordHash, body.password)) || !user) {
-      await Promise.all(counters.map((c) => cache.hit(c.key, windowMs)));
-      throw new Problem('invalid-credentials', 'Email or password is wrong');
+    let user;
+    let valid;
+    try {
+      user = await findUserByEmail(deps.db, body.email);
+      valid = (await passwords.verify(user?.passwordHash, body.password)) && user !== undefined;
+    } catch (error) {
+      // No password was checked (the hash queue was full, or the database failed): the attempt does not count.
+      await attempt.giveBack();
+      throw error;
     }
-    await cache.del(counters[0]!.key);
-    if (needsRehash(user.passwordHash)) await updatePasswordHash(deps.db, user.id, await hashPassword(body.password));
+    // A failure keeps its reservations: they are what the limits count.
+    if (!valid || !user) throw new Problem('invalid-credentials', 'Email or password is wrong');
+    await Promise.all([cache.del(account.key), attempt.giveBack([address])]);
+    if (needsRehash(user.passwordHash)) await rehash(user.id);
 
     const session = await startSession(cache, { userId: user.id, role: user.role }, config.REFRESH_TOKEN_TTL_SECONDS);
     return { status: 200, body: tokenPair(deps, { ...session, userId: user.id, role: user.role }) };
+
+    /** Best effort: with every hash slot busy the old hash still works, and the next login tries again. */
+    async function rehash(userId: string) {
+      let hash;
+      try {
+        hash = await passwords.hash(body.password);
+      } catch (error) {
+        if (error instanceof Problem && error.kind === 'rate-limited') return;
+        throw error;
+      }
+      await updatePasswordHash(deps.db, userId, hash);
+    }
   },
 });

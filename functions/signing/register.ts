@@ -1,9 +1,14 @@
-/** POST /auth/register: create an account. Emails are unique ignoring letter case. */
+/**
+ * POST /auth/register: create an account. Emails are unique ignoring letter case. Every account is a plain user:
+ * admins are granted out of band (`iotfn admin grant`), never by registering. Registrations are limited per client
+ * address, each reserving its place before its password is hashed.
+ */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
-import { hashPassword, passwordRules, passwordWeakness } from './model/passwords.ts';
+import { passwordHasher, passwordRules, passwordWeakness } from './model/passwords.ts';
 import { insertUser, publicUser, User } from './model/users.ts';
+import { reserveAttempt } from './model/attempts.ts';
 
 const Body = z
   .object({
@@ -26,10 +31,22 @@ export default defineHttpFunction({
   description: `Passwords have ${passwordRules.min} to ${passwordRules.max} characters and must not contain the email.`,
   body: Body,
   responses: { 201: z.object({ user: User }) },
-  problems: ['email-taken'],
-  async handler({ body, deps }) {
-    const role = deps.config.ADMIN_EMAILS.some((e) => e.toLowerCase() === body.email.toLowerCase()) ? 'admin' : 'user';
-    const user = await insertUser(deps.db, { email: body.email, name: body.name, role, passwordHash: await hashPassword(body.password) });
+  problems: ['email-taken', 'rate-limited'],
+  async handler({ body, request, deps }) {
+    const { cache, config } = deps;
+    const limit = { key: `register:address:${request.ip}`, max: config.REGISTER_MAX_PER_ADDRESS, windowMs: config.REGISTER_WINDOW_SECONDS * 1000 };
+    const attempt = await reserveAttempt(cache, [limit], 'registrations from this address');
+
+    let user;
+    try {
+      const passwordHash = await passwordHasher(config).hash(body.password);
+      user = await insertUser(deps.db, { email: body.email, name: body.name, role: 'user', passwordHash });
+    } catch (error) {
+      // Nothing was registered (the hash queue was full, or the database failed): the attempt does not count.
+      await attempt.giveBack();
+      throw error;
+    }
+    // A taken email still counts: it cost a hash, and answers whether the email has an account.
     if (!user) throw new Problem('email-taken', `An account for ${body.email} already exists`);
     return { status: 201, body: { user: publicUser(user) } };
   },

@@ -6,11 +6,12 @@
  * public URL the ingress forwards.
  */
 import { createRequire } from 'node:module';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
 import type { EventFunction, HttpFunction, PlatformFunction } from '../function.ts';
 import { eventMessage, type CloudEvent } from '../events.ts';
 import { runEventFunction, PoisonEvent } from '../bus/event-runner.ts';
+import { isOutage } from '../bus/outage.ts';
 import { exchanges } from '../bus/topology.ts';
 import { eventsDeadLettered } from '../metrics.ts';
 import type { Deps } from '../platform.ts';
@@ -19,6 +20,8 @@ import { problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from '
 import { readBody } from './read-body.ts';
 import { probeReply } from './probes.ts';
 import { clientAddress } from './client-address.ts';
+import { guardRequestLimits } from './request-limits.ts';
+import { apiSecurityHeaders } from './security-headers.ts';
 
 interface FrameworkRequest extends IncomingMessage {
   rawBody?: Buffer;
@@ -92,7 +95,7 @@ export function pathMatcher(path: string): (actual: string) => Record<string, st
 let answerProbes: ((request: FrameworkRequest, response: ServerResponse) => Promise<boolean>) | undefined;
 
 function send(response: ServerResponse, reply: OutgoingReply): void {
-  response.writeHead(reply.status, reply.headers);
+  response.writeHead(reply.status, { ...apiSecurityHeaders, ...reply.headers });
   response.end(reply.body);
 }
 
@@ -134,8 +137,10 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
 
 /**
  * An event function as a functions-framework cloudEvent function. functions-framework answers 500 to any
- * throw, and Knative retries a 500, so an event that can never be processed is dead-lettered here and
- * answered as done; anything else throws, and Knative's retries and dead-letter sink take over.
+ * throw, and Knative retries a 500 (16 times over about 18 hours, as rendered), so only an outage throws here:
+ * a dependency that is down (shared/bus/outage.ts) is worth waiting for. An event that can never be processed,
+ * or that failed for any other reason, is dead-lettered here at once with the reason (`x-iotfn-reason`), and
+ * answered as done; `iotfn dead-letters replay` sends it back to this function's queue.
  */
 export function frameworkEventHandler(fn: EventFunction, getDeps: () => Promise<Deps>) {
   return async (event: ff.CloudEvent<unknown>): Promise<void> => {
@@ -143,15 +148,34 @@ export function frameworkEventHandler(fn: EventFunction, getDeps: () => Promise<
     try {
       await runEventFunction(fn, event, deps);
     } catch (error) {
-      if (!(error instanceof PoisonEvent)) throw error;
-      eventsDeadLettered.inc({ function: fn.name, reason: 'poison' });
-      deps.log.error({ err: error, fn: fn.name }, 'event dead-lettered');
-      await deps.bus.publish(exchanges.deadLetter, fn.trigger.queue, eventMessage(event as unknown as CloudEvent));
+      if (!(error instanceof PoisonEvent) && isOutage(error)) throw error;
+      const reason = error instanceof PoisonEvent ? 'poison' : 'failed';
+      eventsDeadLettered.inc({ function: fn.name, reason });
+      deps.log.error({ err: error, fn: fn.name, reason }, 'event dead-lettered');
+      const message = eventMessage(event as unknown as CloudEvent);
+      const why = String((error as Error)?.message ?? error).slice(0, 500);
+      await deps.bus.publish(exchanges.deadLetter, fn.trigger.queue, { ...message, headers: { ...message.headers, 'x-iotfn-reason': why } });
     }
   };
 }
 
+/**
+ * functions-framework builds its node:http server in getServer(), both for its CLI and for getTestServer(), and
+ * Node answers a head over its limits there with a bare 431 or 400 before express sees a request. Wrapping
+ * getServer (which both call through the module's exports) puts the same problem+json answers on that server
+ * as on the gateway.
+ */
+function guardFrameworkServers(): void {
+  const ffRequire = createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'));
+  const serverModule = ffRequire('./server.js') as { getServer: (...args: unknown[]) => Server; guarded?: true };
+  if (serverModule.guarded) return;
+  const getServer = serverModule.getServer;
+  serverModule.getServer = (...args) => guardRequestLimits(getServer(...args));
+  serverModule.guarded = true;
+}
+
 export function registerWithFunctionsFramework(functions: readonly PlatformFunction[], getDeps: () => Promise<Deps>): void {
+  guardFrameworkServers();
   answerProbes = async (request, response) => {
     const probe = await probeReply(request.method, new URL(request.url ?? '/', 'http://function').pathname, await getDeps());
     if (probe) send(response, probe);

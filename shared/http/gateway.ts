@@ -11,12 +11,14 @@ import { dirname, join, normalize } from 'node:path';
 import FindMyWay from 'find-my-way';
 import type { HttpFunction } from '../function.ts';
 import type { Deps } from '../platform.ts';
-import { Problem, problemKinds, problemTypeUri, type ProblemKind } from '../problem.ts';
+import { isProblemKind, Problem, problemKinds, problemTypeUri } from '../problem.ts';
 import { firstHeader, problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
 import { buildOpenApi } from './openapi.ts';
 import { readBody } from './read-body.ts';
 import { probeReply } from './probes.ts';
 import { clientAddress } from './client-address.ts';
+import { guardRequestLimits } from './request-limits.ts';
+import { apiSecurityHeaders, pageSecurityHeaders } from './security-headers.ts';
 
 export interface GatewayOptions {
   functions: readonly HttpFunction[];
@@ -69,19 +71,19 @@ export function createGateway(options: GatewayOptions): Server {
   });
   const builtins: Record<string, Route> = {
     '/openapi.json': async (_q, s) => send(s, json(200, openapi)),
-    '/docs': async (_q, s) => send(s, json(200, docsPage(), 'text/html; charset=utf-8')),
-    '/docs/:file': async (_q, s, p) => send(s, await swaggerAsset(p.file ?? '')),
-    '/problems/:kind': async (_q, s, p) => send(s, problemPage(p.kind ?? '')),
+    '/docs': page(async (_q, s) => send(s, json(200, docsPage(), 'text/html; charset=utf-8'))),
+    '/docs/:file': page(async (_q, s, p) => send(s, await swaggerAsset(p.file ?? ''))),
+    '/problems/:kind': page(async (_q, s, p) => send(s, problemPage(p.kind ?? ''))),
   };
   if (options.appDir) {
     const appDir = options.appDir;
-    builtins['/'] = async (_q, s) => send(s, await staticFile(appDir, 'index.html', 'no-cache'));
-    builtins['/app/:file'] = async (_q, s, p) => send(s, await staticFile(appDir, p.file ?? '', 'no-cache'));
+    builtins['/'] = page(async (_q, s) => send(s, await staticFile(appDir, 'index.html', 'no-cache')));
+    builtins['/app/:file'] = page(async (_q, s, p) => send(s, await staticFile(appDir, p.file ?? '', 'no-cache')));
   }
   for (const path of ['/healthz', '/readyz', '/metrics']) builtins[path] = async (_q, s) => send(s, (await probeReply('GET', path, deps))!);
   for (const [path, route] of Object.entries(builtins)) router.on('GET', path, route);
 
-  return createServer(async (request, response) => {
+  return guardRequestLimits(createServer(async (request, response) => {
     const method = request.method ?? 'GET';
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     try {
@@ -101,11 +103,19 @@ export function createGateway(options: GatewayOptions): Server {
       if (!response.headersSent) send(response, problemReply(problem, requestIdOf(request.headers), path));
       else response.destroy();
     }
-  });
+  }));
+}
+
+/** A route that answers a page a browser renders: its answers, errors included, carry the page headers. */
+function page(route: Route): Route {
+  return async (request, response, params) => {
+    for (const [name, value] of Object.entries(pageSecurityHeaders)) response.setHeader(name, value);
+    await route(request, response, params);
+  };
 }
 
 function send(response: ServerResponse, reply: OutgoingReply): void {
-  response.writeHead(reply.status, reply.headers);
+  response.writeHead(reply.status, { ...apiSecurityHeaders, ...reply.headers });
   response.end(reply.body);
 }
 
@@ -140,7 +150,8 @@ async function staticFile(dir: string, file: string, cacheControl: string): Prom
 async function swaggerAsset(file: string): Promise<OutgoingReply> {
   if (file === 'docs-init.js') {
     // Served as a file rather than inline so a strict Content-Security-Policy can forbid inline scripts.
-    const init = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`;
+    // No validatorUrl: its badge is an image from another origin, which the page's CSP refuses.
+    const init = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, validatorUrl: null });`;
     return { status: 200, headers: { 'content-type': assetTypes['.js']! }, body: init };
   }
   const extension = file.slice(file.lastIndexOf('.'));
@@ -152,9 +163,9 @@ async function swaggerAsset(file: string): Promise<OutgoingReply> {
 }
 
 function problemPage(kind: string): OutgoingReply {
-  if (!(kind in problemKinds)) throw new Problem('not-found', `No problem type ${kind}`);
-  const known = problemKinds[kind as ProblemKind];
-  const body = JSON.stringify({ type: problemTypeUri(kind as ProblemKind), title: known.title, status: known.status });
+  if (!isProblemKind(kind)) throw new Problem('not-found', `No problem type ${kind}`);
+  const known = problemKinds[kind];
+  const body = JSON.stringify({ type: problemTypeUri(kind), title: known.title, status: known.status });
   return { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body };
 }
 

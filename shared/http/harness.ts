@@ -14,6 +14,7 @@ import type { Deps } from '../platform.ts';
 import { asProblem, Problem, problemContentType, type FieldError } from '../problem.ts';
 import { httpDuration, httpRequests } from '../metrics.ts';
 import { requireUser } from '../auth/require-user.ts';
+import { apiSecurityHeaders } from './security-headers.ts';
 
 export interface IncomingCall {
   method: string;
@@ -48,7 +49,7 @@ export function firstHeader(value: string | string[] | undefined): string | unde
 export function problemReply(problem: Problem, requestId: string, instance?: string): OutgoingReply {
   return {
     status: problem.status,
-    headers: { 'content-type': problemContentType, 'x-request-id': requestId, ...problem.headers },
+    headers: { ...apiSecurityHeaders, 'content-type': problemContentType, 'x-request-id': requestId, ...problem.headers },
     body: JSON.stringify(problem.toDocument(instance)),
   };
 }
@@ -92,7 +93,7 @@ async function invoke(fn: HttpFunction, call: IncomingCall, deps: Deps, requestI
 
   const schema = fn.responses[result.status];
   if (schema === undefined) throw new Error(`${fn.name} answered ${result.status}, which it does not declare`);
-  const out: OutgoingReply = { status: result.status, headers: { 'x-request-id': requestId, ...result.headers } };
+  const out: OutgoingReply = { status: result.status, headers: { ...apiSecurityHeaders, 'x-request-id': requestId, ...result.headers } };
   if (schema !== null) {
     const checked = schema.safeParse(result.body);
     if (!checked.success) throw new Error(`${fn.name} answered a body that breaks its schema: ${checked.error.message}`);

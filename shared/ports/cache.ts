@@ -35,6 +35,11 @@ export interface Cache {
    * Returns the count so far and the milliseconds until the window ends.
    */
   hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }>;
+  /**
+   * Takes back one hit: decrements `key` while it is above zero, keeping its TTL; a missing key stays missing.
+   * For a limiter that counts an attempt before doing the work, when the attempt turns out not to count.
+   */
+  unhit(key: string): Promise<void>;
   /** Milliseconds until the key expires; null when the key is missing or has no TTL. */
   ttl(key: string): Promise<number | null>;
   /**

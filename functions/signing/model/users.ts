@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../../shared/ports/relational.ts';
 
 export const Role = z.enum(['user', 'admin']);
+export type Role = z.output<typeof Role>;
 
 export const User = z
   .object({
@@ -70,6 +71,19 @@ export async function findUserById(db: Queryable, id: string): Promise<StoredUse
 
 export async function updatePasswordHash(db: Queryable, id: string, passwordHash: string): Promise<void> {
   await db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [id, passwordHash]);
+}
+
+/**
+ * Sets the role of the user with this email (any letter case); undefined when there is none. The only way to make
+ * an admin (`iotfn admin grant`): an operator who can reach the database vouches for the email, not a registration.
+ */
+export async function setUserRole(db: Queryable, email: string, role: Role): Promise<StoredUser | undefined> {
+  const { rows } = await db.query<UserRow>(
+    `UPDATE users SET role = $2, updated_at = now() WHERE lower(email) = lower($1)
+     RETURNING id, email, name, role, password_hash, created_at`,
+    [email, role],
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
 }
 
 /** The public view: never the password hash. */

@@ -119,6 +119,14 @@ export function createMemoryCache(options: { now?: () => number } = {}): Cache {
       return { count, resetMs: expiresAt - now() };
     },
 
+    async unhit(key) {
+      const entry = readString(key);
+      if (!entry) return;
+      const count = Number(entry.value);
+      if (!Number.isSafeInteger(count)) throw new Error(`cannot take back a hit on ${key}: its value is not an integer`);
+      if (count > 0) entry.value = String(count - 1);
+    },
+
     async ttl(key) {
       const expiresAt = read(key)?.expiresAt;
       return expiresAt == null ? null : expiresAt - now();

@@ -3,7 +3,7 @@
  *
  * Every wait is bounded so a function fails fast instead of hanging when Redis is down: queued commands are
  * rejected after a few reconnect attempts, and any command still unanswered after COMMAND_TIMEOUT_MS is rejected.
- * `compareAndSet` and `hit` are Lua scripts, so each runs atomically on the server. The sorted-set operations use
+ * `compareAndSet`, `hit` and `unhit` are Lua scripts, so each runs atomically on the server. The sorted-set operations use
  * ZMSCORE and ZRANGE … BYSCORE, so they need Redis 6.2 or later.
  *
  *   const cache = createRedisCache('redis://127.0.0.1:6379/0', { keyPrefix: 'iot:' });
@@ -41,10 +41,20 @@ if ttl < 0 then
 end
 return {count, ttl}`;
 
+/**
+ * DECR only an existing key above zero: DECR on a missing key would create it at -1, with no TTL. A value that is
+ * not a number still reaches DECR, so it fails as `hit` does on it.
+ */
+const UNHIT = `
+local value = redis.call('GET', KEYS[1])
+if value and (tonumber(value) == nil or tonumber(value) > 0) then redis.call('DECR', KEYS[1]) end
+return 0`;
+
 /** The client with the scripts above, which ioredis adds at runtime and cannot type. */
 type ScriptedRedis = Redis & {
   compareAndSet(key: string, expected: string, next: string, ...ttlMs: string[]): Promise<number>;
   hit(key: string, windowMs: string): Promise<[number, number]>;
+  unhit(key: string): Promise<number>;
 };
 
 export function createRedisCache(url: string, options: { keyPrefix?: string } = {}): Cache {
@@ -62,6 +72,7 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
     scripts: {
       compareAndSet: { lua: COMPARE_AND_SET, numberOfKeys: 1 },
       hit: { lua: HIT, numberOfKeys: 1 },
+      unhit: { lua: UNHIT, numberOfKeys: 1 },
     },
   }) as ScriptedRedis;
   // Every failure also rejects the command that met it; without a listener ioredis logs each reconnect attempt.
@@ -104,6 +115,10 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
       checkMs('windowMs', windowMs);
       const [count, resetMs] = await redis.hit(key, String(windowMs));
       return { count, resetMs };
+    },
+
+    async unhit(key) {
+      await redis.unhit(key);
     },
 
     async ttl(key) {

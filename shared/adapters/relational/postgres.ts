@@ -56,6 +56,11 @@ export function createPostgres(url: string, options: PostgresOptions = {}): Rela
 
     async transaction(work) {
       const client = await pool.connect();
+      // A checked-out client whose server goes away emits 'error' on itself, not on the pool (which listens
+      // to idle clients only): unheard, it would crash the process. The query in flight fails as well, and
+      // the rollback below then destroys the client.
+      const onLost = () => {};
+      client.on('error', onLost);
       let open = true;
       const tx: Queryable = {
         query(sql, params) {
@@ -68,15 +73,18 @@ export function createPostgres(url: string, options: PostgresOptions = {}): Rela
         const result = await work(tx);
         await client.query('COMMIT');
         open = false;
+        client.off('error', onLost);
         client.release();
         return result;
       } catch (error) {
         open = false;
         try {
           await client.query('ROLLBACK');
+          client.off('error', onLost);
           client.release();
         } catch (rollbackError) {
-          // A connection that cannot roll back is in an unknown state: destroy it, never reuse it.
+          // A connection that cannot roll back is in an unknown state: destroy it, never reuse it (it keeps
+          // its listener: a dying connection may still report).
           client.release(rollbackError instanceof Error ? rollbackError : true);
         }
         throw error;
