@@ -48,6 +48,9 @@ const usage = `usage: iotfn <command>
   admin grant|revoke EMAIL
                       give the registered user with this email the admin role, or take it back
                       (the only way to make an admin; takes effect at the user's next login or refresh)
+  dead-letters list|replay|purge [--limit N]
+                      the events in iotfn.dead-letters (one JSON line each, oldest first), or sent back
+                      to the queue each died in, or dropped; at most N (default 100)
   relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
@@ -150,6 +153,37 @@ async function admin(argv: string[]): Promise<void> {
       return;
     }
     process.stdout.write(`admin ${action}: ${user.email} is now ${role === 'admin' ? 'an admin' : 'a plain user'}\n`);
+  } finally {
+    await deps.close();
+  }
+}
+
+async function deadLetters(argv: string[]): Promise<void> {
+  const { values: flags, positionals } = parseArgs({ args: argv, options: { limit: { type: 'string', default: '100' } }, allowPositionals: true, strict: true });
+  const [action, ...extra] = positionals;
+  const limit = Number(flags.limit);
+  if (!['list', 'replay', 'purge'].includes(action ?? '') || extra.length > 0 || !Number.isSafeInteger(limit) || limit < 1) {
+    process.stderr.write('usage: iotfn dead-letters list|replay|purge [--limit N]\n');
+    process.exit(2);
+  }
+  const deps = await createFunctionPlatform(loadConfig(), { relay: false });
+  try {
+    const { listDeadLetters, purgeDeadLetters, replayDeadLetters } = await import('../shared/bus/dead-letters.ts');
+    const { declareTopology } = await import('../shared/bus/topology.ts');
+    await declareTopology(deps.bus);
+    const functionQueues = new Set(eventFunctions.map((fn) => fn.trigger.queue));
+    if (action === 'list') {
+      for (const letter of await listDeadLetters(deps.bus, functionQueues, limit)) process.stdout.write(JSON.stringify(letter) + '\n');
+    } else if (action === 'replay') {
+      const { replayed, stoppedAt } = await replayDeadLetters(deps.bus, functionQueues, limit);
+      process.stdout.write(`dead-letters replay: ${replayed.length} sent back\n`);
+      if (stoppedAt) {
+        process.stderr.write(`dead-letters replay: stopped at ${stoppedAt.letter.id} (${stoppedAt.why}); it and the rest stay\n`);
+        process.exitCode = 1;
+      }
+    } else {
+      process.stdout.write(`dead-letters purge: ${await purgeDeadLetters(deps.bus, limit)} dropped\n`);
+    }
   } finally {
     await deps.close();
   }
@@ -362,6 +396,8 @@ async function main(argv: string[]): Promise<void> {
       return brokerAccounts();
     case 'admin':
       return admin(argv.slice(argv.indexOf(command) + 1));
+    case 'dead-letters':
+      return deadLetters(argv.slice(argv.indexOf(command) + 1));
     case 'triggers':
       return triggers();
     case 'functions':

@@ -6,6 +6,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { services } from './support/services.ts';
 import { startPlatform, type TestPlatform } from './support/platform.ts';
 import { sleep } from './support/bus.ts';
 import { until } from './support/wait.ts';
@@ -15,6 +21,7 @@ import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../shared/
 import { eventFunctions } from '../functions/registry.ts';
 
 const functionQueues = new Set(eventFunctions.map((fn) => fn.trigger.queue));
+const execFileAsync = promisify(execFile);
 
 function deadLetterSuite(kind: 'rabbitmq' | 'embedded') {
   const ctx: { p?: TestPlatform } = {};
@@ -73,3 +80,44 @@ function deadLetterSuite(kind: 'rabbitmq' | 'embedded') {
 
 deadLetterSuite('rabbitmq');
 deadLetterSuite('embedded');
+
+/** Runs `iotfn dead-letters` as an operator would, against the test services. */
+async function iotfnDeadLetters(...args: string[]) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'iotfn-dead-'));
+  try {
+    return await execFileAsync(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dead-letters', ...args], {
+      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl, AMQP_URL: services.amqpUrl, MQTT_URL: '', MONGO_URL: '' },
+      timeout: 60_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const cli = suite('iotfn dead-letters');
+const cliCtx: { p?: TestPlatform } = {};
+cli.before(async () => {
+  cliCtx.p = await startPlatform({ local: false });
+  await purgeDeadLetters(cliCtx.p.deps.bus, 1_000_000);
+});
+cli.after(async () => cliCtx.p?.close());
+
+cli('list prints one JSON line per dead letter, purge drops them, bad usage exits 2', async () => {
+  const { bus } = cliCtx.p!.deps;
+  await bus.publish(exchanges.deadLetter, queues.ingest, { id: 'cli-1', type: eventTypes.telemetry, body: Buffer.from('{}') });
+  await until('the dead letter', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 1);
+  const listed = await iotfnDeadLetters('list');
+  assert.is(listed.code, 0, listed.stderr);
+  const lines = listed.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(lines.map((l) => [l.id, l.queue]), [['cli-1', queues.ingest]]);
+  const purged = await iotfnDeadLetters('purge', '--limit', '5');
+  assert.is(purged.code, 0, purged.stderr);
+  assert.match(purged.stdout, /1 dropped/);
+  assert.is((await iotfnDeadLetters('resurrect')).code, 2);
+  assert.is((await iotfnDeadLetters('list', '--limit', '0')).code, 2);
+});
+
+cli.run();
