@@ -56,7 +56,7 @@ export async function untilReady(
   deps: Pick<Deps, 'db' | 'cache' | 'bus' | 'telemetry'>,
   options: { firstMs?: number; maxMs?: number; stopped?: () => boolean } = {},
 ): Promise<void> {
-  const { firstMs = 200, maxMs = 30_000, stopped = () => false } = options;
+  const { firstMs = 200, maxMs = 5_000, stopped = () => false } = options;
   for (let wait = firstMs; ; wait = Math.min(wait * 2, maxMs)) {
     await new Promise((resolve) => setTimeout(resolve, wait));
     if (stopped()) throw new Error('stopped while waiting for the dependencies');
