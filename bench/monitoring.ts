@@ -270,7 +270,9 @@ async function e2eMqttFigure(gateway: Gateway): Promise<void> {
     // one PUBLISH at a time per connection (the next only after the PUBACK), so the connections bound its rate,
     // and the figure should follow the default when it changes.
     const mosquitto = await startBenchBroker();
-    const bridgeEnv = { ...env, PORT: String(port), MQTT_URL: mosquitto.platformUrl, MQTT_BRIDGE_GROUP: `bench-${runId}-monitoring` };
+    // The bridge's counters are on its internal port, not its public one.
+    const metricsPort = await freePort();
+    const bridgeEnv = { ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_URL: mosquitto.platformUrl, MQTT_BRIDGE_GROUP: `bench-${runId}-monitoring` };
     const bridgeConnections = loadConfig({ ...process.env, ...bridgeEnv }).MQTT_BRIDGE_CONNECTIONS;
     const bridge = await startServer('bridge', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'bridge'], bridgeEnv, port);
     const publishers: MqttPublisher[] = [];
@@ -301,10 +303,10 @@ async function e2eMqttFigure(gateway: Gateway): Promise<void> {
       const ingestBefore = await ingestQueue();
       const deadBefore = await deadLetters();
       const logged = logsSince(bridge, gateway.child);
-      const bridgeBefore = await bridgeHandled(port);
+      const bridgeBefore = await bridgeHandled(metricsPort);
       const run = await publishMqttFor({ publishers, seconds: E2E_MQTT_S, clock, backlog: backlogFrom(since), maxBacklog: MQTT_MAX_BACKLOG });
       const wait = await db.waitStored(ids, run.acked, { since, timeoutMs: STORE_TIMEOUT_MS, intervalMs: STORE_POLL_MS });
-      const bridgeAfter = await bridgeHandled(port);
+      const bridgeAfter = await bridgeHandled(metricsPort);
       const deadAfter = await deadLetters();
       const seconds = (wait.at - run.startedAt) / 1000;
       const rate = Math.min(wait.stored, run.acked) / seconds;

@@ -4,7 +4,7 @@
  *
  *   iotfn dev                 run every function in one process (the local gateway); what `npm start` runs
  *   iotfn bridge              the MQTT bridge: broker (MQTT_URL) → checks → bus, plus probes on PORT
- *   iotfn relay               the realtime Socket.IO relay alone on PORT, with probes and metrics
+ *   iotfn relay               the realtime Socket.IO relay alone on PORT, with probes (metrics on METRICS_PORT)
  *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
@@ -38,11 +38,15 @@ import { attachRelay } from '../realtime/relay.ts';
 import { startNoDataTimer } from '../functions/monitoring/model/alerts.ts';
 import { createServer, type Server } from 'node:http';
 import { probeReply } from '../shared/http/probes.ts';
+import { startInternalServer } from '../shared/http/internal-server.ts';
+import { problemReply, requestIdOf } from '../shared/http/harness.ts';
+import { Problem } from '../shared/problem.ts';
 
 const usage = `usage: iotfn <command>
 
   dev                 run every function in one process on PORT (default 8080)
-  bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz, /metrics on PORT
+                      (every long-lived command serves /metrics and the detailed /readyz on METRICS_PORT)
+  bridge              the MQTT bridge (needs MQTT_URL), with /healthz, /readyz on PORT
   broker-accounts     give the MQTT broker (MQTT_URL) an account for every device and delete the others:
                       for a new or emptied broker volume (the bridge keeps them in line after that)
   admin grant|revoke EMAIL
@@ -51,7 +55,7 @@ const usage = `usage: iotfn <command>
   dead-letters list|replay|purge [--limit N]
                       the events in iotfn.dead-letters (one JSON line each, oldest first), or sent back
                       to the queue each died in, or dropped; at most N (default 100)
-  relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz, /metrics
+  relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
@@ -78,11 +82,13 @@ async function dev(argv: string[]): Promise<void> {
   const server = createGateway({ functions: httpFunctions, deps, version, appDir: outDir });
   await listen(server, config.PORT, config.HOST);
   const local = await startLocalPlatform(deps, server);
+  const internal = await startInternalServer(deps);
   const port = boundPort(server, config.PORT);
   const lines = [
     `iotfn ${version} serving ${functions.length} functions on http://localhost:${port}`,
     `  dashboard  http://localhost:${port}/`,
     `  API docs   http://localhost:${port}/docs`,
+    `  metrics    ${internal.url}/metrics and ${internal.url}/readyz (METRICS_PORT, not on the public port)`,
     ...Object.entries({ ...deps.adapters, ...local.describe }).map(([name, what]) => `  ${name.padEnd(10)} ${what}`),
   ];
   let demo: { stop(): Promise<void> } | undefined;
@@ -95,18 +101,19 @@ async function dev(argv: string[]): Promise<void> {
   stopOnSignals(deps, server, async () => {
     await demo?.stop();
     await local.stop();
+    await internal.close();
   });
 }
 
-/** A bare server for a long-lived process: probes and metrics, nothing else. */
+/** A bare server for a long-lived process: the public probes, nothing else (metrics: startInternalServer). */
 function probeServer(deps: Deps): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     // Socket.IO, when the relay is attached, answers its own path on this server.
     if (path.startsWith('/socket.io')) return;
     void probeReply(request.method, path, deps).then((reply) => {
-      if (reply) response.writeHead(reply.status, reply.headers).end(reply.body);
-      else response.writeHead(404).end();
+      const answer = reply ?? problemReply(new Problem('not-found', `No route for ${request.method} ${path}`), requestIdOf(request.headers), path);
+      response.writeHead(answer.status, answer.headers).end(answer.body);
     });
   });
 }
@@ -118,8 +125,12 @@ async function bridge(): Promise<void> {
   const edge = await startDeviceEdge(deps);
   const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
-  process.stdout.write(`iotfn ${version} MQTT bridge: ${edge.mqtt}; probes on http://localhost:${boundPort(server, config.PORT)}\n`);
-  stopOnSignals(deps, server, () => edge.stop());
+  const internal = await startInternalServer(deps);
+  process.stdout.write(`iotfn ${version} MQTT bridge: ${edge.mqtt}; probes on http://localhost:${boundPort(server, config.PORT)}; metrics on ${internal.url}/metrics\n`);
+  stopOnSignals(deps, server, async () => {
+    await edge.stop();
+    await internal.close();
+  });
 }
 
 async function brokerAccounts(): Promise<void> {
@@ -195,8 +206,12 @@ async function relay(): Promise<void> {
   const server = probeServer(deps);
   const attached = await attachRelay(server, deps);
   await listen(server, config.PORT, config.HOST);
-  process.stdout.write(`iotfn ${version} realtime relay on http://localhost:${boundPort(server, config.PORT)}/socket.io\n`);
-  stopOnSignals(deps, server, () => attached.stop());
+  const internal = await startInternalServer(deps);
+  process.stdout.write(`iotfn ${version} realtime relay on http://localhost:${boundPort(server, config.PORT)}/socket.io; metrics on ${internal.url}/metrics\n`);
+  stopOnSignals(deps, server, async () => {
+    await attached.stop();
+    await internal.close();
+  });
 }
 
 async function triggers(): Promise<void> {
@@ -207,10 +222,12 @@ async function triggers(): Promise<void> {
   const noData = startNoDataTimer(deps);
   const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
-  process.stdout.write(`iotfn ${version} triggers: ${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}\n`);
+  const internal = await startInternalServer(deps);
+  process.stdout.write(`iotfn ${version} triggers: ${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}; metrics on ${internal.url}/metrics\n`);
   stopOnSignals(deps, server, async () => {
     noData.stop();
     await Promise.allSettled(subscriptions.map((s) => s.cancel()));
+    await internal.close();
   });
 }
 

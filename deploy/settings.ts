@@ -1,6 +1,7 @@
 /**
  * Names every deploy artefact shares: the image and its tags, services, ports, the one place they are set.
  */
+import { configSchema } from '../shared/config.ts';
 import { version } from '../shared/version.ts';
 
 export const project = 'iotfn';
@@ -20,3 +21,9 @@ export function kebab(name: string): string {
 
 /** Port every function container listens on (functions-framework's default). */
 export const functionPort = 8080;
+
+/**
+ * Port of every process's internal endpoints (/metrics, the detailed /readyz): METRICS_PORT's default, which the
+ * deploy files leave as it is. Prometheus scrapes it; no ingress, NGINX route or published port reaches it.
+ */
+export const metricsPort: number = configSchema.shape.METRICS_PORT.parse(undefined);

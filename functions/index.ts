@@ -8,6 +8,7 @@ import { loadConfig } from '../shared/config.ts';
 import type { Deps } from '../shared/platform.ts';
 import { createFunctionPlatform } from './platform.ts';
 import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { startInternalServer } from '../shared/http/internal-server.ts';
 import { functions } from './registry.ts';
 
 function fail(error: unknown): never {
@@ -24,4 +25,8 @@ try {
 takeOverBodyParsing(config.BODY_LIMIT_BYTES);
 const platform: Promise<Deps> = createFunctionPlatform(config);
 platform.catch(fail);
+// /metrics and the detailed /readyz, on METRICS_PORT: the public port answers only whether it is ready.
+platform
+  .then(async (deps) => deps.log.info({ url: (await startInternalServer(deps)).url }, 'metrics and readiness detail'))
+  .catch(fail);
 registerWithFunctionsFramework(functions, () => platform);

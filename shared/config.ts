@@ -27,6 +27,12 @@ export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
+  /**
+   * Port of the internal endpoints, apart from the public PORT: `/metrics` and the detailed `/readyz` (each
+   * dependency's error text) are for Prometheus and operators only (0: any free port). Not 9090: Prometheus
+   * itself and Knative's queue-proxy sidecar hold it.
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where the embedded adapters keep their data (PGlite files, development keys). */
   DATA_DIR: z.string().default('.data'),

@@ -51,6 +51,13 @@ cli('prints the URL and the adapters it runs on', () => {
   assert.match(out, /mqtt\s+embedded broker on mqtt:\/\/localhost:\d+/);
 });
 
+cli('prints where the metrics are, and serves them there only', async () => {
+  const metrics = /metrics\s+(http:\/\/[\w.]+:\d+)\/metrics/.exec(ctx.started!.output())?.[1];
+  assert.ok(metrics, 'one line names the metrics URL');
+  assert.match(await (await fetch(`${metrics}/metrics`)).text(), /iotfn_http_requests_total/);
+  assert.is((await call(ctx.url!, 'GET', '/metrics')).status, 404);
+});
+
 cli('register → login → me → logout → me (401)', async () => {
   const email = randomEmail('newcomer');
   assert.is((await call(ctx.url!, 'POST', '/auth/register', { body: { email, password: goodPassword } })).status, 201);

@@ -134,11 +134,13 @@ const entry: { started: Started[] } = { started: [] };
 const probe = (port: number) => spawnSync(healthProbe[0]!, healthProbe.slice(1), { env: { ...process.env, PORT: String(port), FUNCTION_TARGET: '' }, timeout: 10_000 }).status;
 
 /** The entry point as the container runs it (`sh docker/entrypoint.sh`), from the repository instead of /app. */
-async function startTarget(target: string): Promise<{ started: Started; port: number }> {
+async function startTarget(target: string): Promise<{ started: Started; port: number; metricsPort: number }> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const started = startProcess('sh', ['docker/entrypoint.sh'], {
     FUNCTION_TARGET: target,
     PORT: String(port),
+    METRICS_PORT: String(metricsPort),
     HOST: '127.0.0.1',
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -148,7 +150,7 @@ async function startTarget(target: string): Promise<{ started: Started; port: nu
     JWT_PRIVATE_KEY: freshSigningKeyPem(),
   });
   entry.started.push(started);
-  return { started, port };
+  return { started, port, metricsPort };
 }
 
 image('FUNCTION_TARGET=<function>: the entry point serves that function with functions-framework, and the HEALTHCHECK probe passes', async () => {
@@ -163,11 +165,13 @@ image('FUNCTION_TARGET=<function>: the entry point serves that function with fun
 
 image('FUNCTION_TARGET=<event function>: functions-framework serves CloudEvents and the HEALTHCHECK probe passes', async () => {
   const fn = eventFunctions[0]!;
-  const { started, port } = await startTarget(fn.name);
+  const { started, port, metricsPort } = await startTarget(fn.name);
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, started);
   assert.is(probe(port), 0);
-  const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
-  assert.is(metrics.status, 200);
+  // Metrics are on the internal port only (METRICS_PORT), never on the public one.
+  await waitForHttp(`http://127.0.0.1:${metricsPort}/metrics`, started);
+  const exposed = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+  assert.is(exposed.status, 404);
   assert.ok(started.child.exitCode === null, 'still running');
 });
 

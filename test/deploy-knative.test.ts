@@ -22,7 +22,7 @@ import { configSchema, loadConfig } from '../shared/config.ts';
 import type { EventFunction, PlatformFunction } from '../shared/function.ts';
 import type { Deps } from '../shared/platform.ts';
 import { takeOverBodyParsing, registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
-import { imageTag, kebab } from '../deploy/settings.ts';
+import { imageTag, kebab, metricsPort } from '../deploy/settings.ts';
 import {
   clusterLocalHost,
   configMapName,
@@ -90,6 +90,7 @@ knative('HTTP functions are probed on /readyz and /healthz and scraped; event fu
       assert.is(container.livenessProbe?.httpGet?.path, '/healthz', fn.name);
       assert.is(annotations['prometheus.io/scrape'], 'true', fn.name);
       assert.is(annotations['prometheus.io/path'], '/metrics', fn.name);
+      assert.is(annotations['prometheus.io/port'], String(metricsPort), `${fn.name}: scraped on the internal port, not the serving one`);
     } else {
       assert.is(container.readinessProbe?.tcpSocket?.port, 8080, fn.name);
       assert.is(container.livenessProbe?.tcpSocket?.port, 8080, fn.name);
@@ -209,6 +210,9 @@ longLived('the relay a Deployment, the bridge a StatefulSet, with their FUNCTION
     assert.ok(service, `no Service ${target}`);
     for (const [k, v] of Object.entries(service!.spec!.selector!)) assert.is(podLabels[k], v, `service selector ${k}`);
     assert.ok(container.ports?.some((p) => p.name === service!.spec!.ports![0]!.targetPort), 'the Service targets a named container port');
+    assert.ok(container.ports?.some((p) => p.name === 'metrics' && p.containerPort === metricsPort), 'the internal port is declared as `metrics`');
+    assert.is(deployment!.spec!.template.metadata!.annotations?.['prometheus.io/port'], String(metricsPort));
+    assert.not.ok(service!.spec!.ports!.some((p) => p.targetPort === 'metrics' || p.targetPort === metricsPort), 'the Service does not route the internal port');
   }
 });
 
@@ -419,6 +423,7 @@ openfaas('every function with its image, FUNCTION_TARGET, the shared config, the
     assert.ok(min >= 1 && max >= min, `${fn.name}: ${min}..${max}`);
     assert.is(f.annotations['com.openfaas.health.http.path'], '/healthz');
     assert.is(f.annotations['com.openfaas.ready.http.path'], '/readyz');
+    if (f.annotations['prometheus.io/scrape']) assert.is(f.annotations['prometheus.io/port'], String(metricsPort));
     for (const map of [f.environment, f.labels, f.annotations]) for (const v of Object.values(map)) assert.type(v, 'string');
     assert.ok(dns1123Label.test(kebab(fn.name)));
     if (fn.kind === 'event') assert.is(f.annotations.topic, fn.trigger.pattern, `${fn.name}: the RabbitMQ connector's topic`);

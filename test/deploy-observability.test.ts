@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { httpFunctions } from '../functions/registry.ts';
 import { metricNames, metricsRegistry } from '../shared/metrics.ts';
-import { kebab } from '../deploy/settings.ts';
+import { kebab, metricsPort } from '../deploy/settings.ts';
 import { externalMetrics, renderObservability, scrapedServices } from '../deploy/renderers/observability.ts';
 import { repoRoot } from './support/processes.ts';
 
@@ -141,11 +141,16 @@ files('alert rules cover the 5xx rate per function, ingest lag and a growing dea
 
 files('Compose scrapes every function service, the triggers, relay and bridge, and RabbitMQ on its plugin port', () => {
   const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; metrics_path?: string; static_configs: Array<{ targets: string[] }> }> };
-  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { expose?: string[] }> };
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { expose?: string[]; ports?: string[] }> };
   const targets = prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((s) => s.targets));
-  for (const fn of httpFunctions) assert.ok(targets.includes(`${kebab(fn.name)}:8080`), `${fn.name} is scraped`);
+  // On the internal port (METRICS_PORT): the public one serves no /metrics.
+  for (const fn of httpFunctions) assert.ok(targets.includes(`${kebab(fn.name)}:${metricsPort}`), `${fn.name} is scraped`);
   for (const service of scrapedServices()) assert.ok(compose.services[service], `${service} is a Compose service`);
-  for (const process of ['triggers', 'relay', 'bridge']) assert.ok(targets.includes(`${process}:8080`));
+  for (const service of scrapedServices()) assert.ok(compose.services[service]?.expose?.includes(String(metricsPort)), `${service} exposes its metrics port on the Compose network`);
+  for (const process of ['triggers', 'relay', 'bridge']) assert.ok(targets.includes(`${process}:${metricsPort}`));
+  for (const [name, service] of Object.entries(compose.services)) {
+    assert.not.ok((service.ports ?? []).some((port) => new RegExp(`(^|:)${metricsPort}(/|$)`).test(port)), `${name} does not publish the metrics port to the host`);
+  }
   const rabbitmq = prometheus.scrape_configs.find((job) => job.job_name === 'rabbitmq');
   assert.is(rabbitmq?.metrics_path, '/metrics/per-object', 'per-queue metrics: the plain /metrics sums every queue');
   assert.equal(rabbitmq?.static_configs[0]?.targets, ['rabbitmq:15692']);

@@ -68,12 +68,13 @@ inProcess('another path answers 404 and another method 405, both problem+json', 
   assert.is(method.headers.get('allow'), 'GET');
 });
 
-inProcess('probes and metrics answer on the function process', async () => {
+inProcess('probes answer on the function process; its metrics on the internal port, not there', async () => {
   const url = await serve('jwks');
   assert.is((await call(url, 'GET', '/healthz')).status, 200);
-  assert.is((await call(url, 'GET', '/readyz')).status, 200);
+  assert.equal((await call(url, 'GET', '/readyz')).body, { ready: true });
+  assert.is((await call(url, 'GET', '/metrics')).status, 404);
   await call(url, 'GET', '/auth/jwks.json');
-  const metrics = await (await fetch(url + '/metrics')).text();
+  const metrics = await (await fetch(ctx.p!.metricsUrl + '/metrics')).text();
   assert.match(metrics, /iotfn_http_requests_total\{function="jwks",method="GET",status="200"\}/);
 });
 

@@ -126,16 +126,18 @@ builtins('/docs serves Swagger UI from the package, pointed at /openapi.json', a
   assert.is((await call(base(), 'GET', '/docs/..%2Fpackage.json')).status, 404);
 });
 
-builtins('/healthz and /readyz answer 200 when PostgreSQL and Redis answer', async () => {
+builtins('/healthz and /readyz answer 200 when PostgreSQL and Redis answer; the checks are on the internal port', async () => {
   assert.equal((await call(base(), 'GET', '/healthz')).body, { status: 'ok' });
   const ready = await call(base(), 'GET', '/readyz');
   assert.is(ready.status, 200);
-  assert.equal(ready.body.checks, { relational: 'ok', cache: 'ok', bus: 'ok', telemetry: 'ok' });
+  assert.equal(ready.body, { ready: true });
+  const detailed = await call(ctx.p!.metricsUrl, 'GET', '/readyz');
+  assert.equal(detailed.body.checks, { relational: 'ok', cache: 'ok', bus: 'ok', telemetry: 'ok' });
 });
 
-builtins('/metrics counts requests by function and status in Prometheus text', async () => {
+builtins('/metrics (internal port) counts requests by function and status in Prometheus text', async () => {
   await call(base(), 'POST', '/auth/login', { body: { email: 'metrics@example.com', password: 'wrong password!' } });
-  const res = await fetch(base() + '/metrics');
+  const res = await fetch(ctx.p!.metricsUrl + '/metrics');
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
   const text = await res.text();
   assert.match(text, /iotfn_http_requests_total\{function="login",method="POST",status="401"\} \d+/);
@@ -151,10 +153,13 @@ builtins('every problem type has a page at its type URI', async () => {
   }
 });
 
-builtins('/readyz answers 503 naming the port that is down', async () => {
+builtins('/readyz answers 503; on the internal port it names the port that is down', async () => {
   const p = await startPlatform();
   await p.deps.cache.close();
-  const res = await call(p.url, 'GET', '/readyz');
+  const bare = await call(p.url, 'GET', '/readyz');
+  assert.is(bare.status, 503);
+  assert.equal(bare.body, { ready: false });
+  const res = await call(p.metricsUrl, 'GET', '/readyz');
   assert.is(res.status, 503);
   assert.is(res.body.checks.relational, 'ok');
   assert.is.not(res.body.checks.cache, 'ok');

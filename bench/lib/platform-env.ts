@@ -29,6 +29,9 @@ export function platformEnv(): Record<string, string> {
     // MQTT_URL the bench's own shell may carry.
     MQTT_LISTEN_PORT: '0',
     MQTT_URL: '',
+    // A gateway, a bridge and a relay run side by side here: each takes a free port for its internal endpoints
+    // (/metrics), unless a bench that reads them gives one.
+    METRICS_PORT: '0',
     JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     // Shared by the gateway and the bridge: the bridge gives the broker the tokens the gateway hands out.
     DEVICE_TOKEN_SECRET: randomBytes(32).toString('base64url'),

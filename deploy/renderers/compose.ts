@@ -21,7 +21,7 @@ import { configSchema } from '../../shared/config.ts';
 import { eventFunctions, httpFunctions } from '../../functions/registry.ts';
 import type { Domain } from '../../shared/function.ts';
 import type { RenderedFile } from '../render.ts';
-import { functionPort, imageTag, kebab, project } from '../settings.ts';
+import { functionPort, imageTag, kebab, metricsPort, project } from '../settings.ts';
 import { healthProbe, type ProcessTarget } from './container.ts';
 import { mqttMaxPacketBytes } from '../../functions/devices/model/device-topics.ts';
 
@@ -87,6 +87,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   NODE_ENV: { set: 'compose', value: 'production', note: 'every service runs in production mode' },
   PORT: { set: 'compose', value: String(functionPort), note: 'every container listens on the same port' },
   HOST: { set: 'compose', value: '0.0.0.0', note: 'reachable from the other containers' },
+  METRICS_PORT: { set: 'default', note: 'Prometheus scrapes every service there on the Compose network; exposed, never published to the host' },
   LOG_LEVEL: { set: 'env' },
   DATA_DIR: { set: 'default', note: 'a folder of the image the service user owns' },
   DATABASE_URL: { set: 'compose', value: `postgres://${project}:\${POSTGRES_PASSWORD}@postgres:5432/${project}`, note: 'the postgres service' },
@@ -213,7 +214,8 @@ function buildCompose(): Document {
 
   const appService = doc.createNode({
     restart: 'unless-stopped',
-    expose: [String(functionPort)],
+    // The internal port (/metrics, the detailed /readyz) is for Prometheus on this network only: exposed, never published.
+    expose: [String(functionPort), String(metricsPort)],
     healthcheck: appHealthcheck,
     labels: {
       // The version tag is rebuilt in place while developing; IfNotPresent (kompose's default) would keep the old image.

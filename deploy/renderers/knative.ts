@@ -35,7 +35,7 @@ import { stringify } from 'yaml';
 import type { ConfigMap, Container, Namespace, Probe, ResourceRequirements, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
 import type { RenderedFile } from '../render.ts';
-import { functionPort, imageTag, kebab, project } from '../settings.ts';
+import { functionPort, imageTag, kebab, metricsPort, project } from '../settings.ts';
 import { configSchema } from '../../shared/config.ts';
 import { exchanges, queues } from '../../shared/bus/topology.ts';
 import type { EventFunction, HttpFunction, PlatformFunction } from '../../shared/function.ts';
@@ -218,7 +218,8 @@ export function policyOf(fn: PlatformFunction): FunctionPolicy {
 }
 
 /**
- * Whether the functions-framework host answers GET /healthz, /readyz and /metrics for an event function.
+ * Whether the functions-framework host answers GET /healthz and /readyz for an event function (its /metrics
+ * is on the internal port, which answers whatever the function).
  * It does not: functions-framework routes a cloudEvent target's POSTs only, and answers other requests
  * with an error before any code of ours runs. So event functions get TCP probes and no scrape annotations;
  * test/deploy-knative.test.ts fails when the host starts answering, to switch this back.
@@ -233,7 +234,12 @@ function labels(name: string, component: string, extra: Record<string, string> =
   return { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': project, 'app.kubernetes.io/component': component, ...extra };
 }
 
-const scrapeAnnotations = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(functionPort), 'prometheus.io/path': '/metrics' };
+/**
+ * Prometheus scrapes the internal port (METRICS_PORT), never the serving one: /metrics is not served there. A
+ * Knative Service may declare one container port only (the serving one), so its pods are scraped by this
+ * annotation alone; the relay and bridge declare it too, as `metrics`.
+ */
+const scrapeAnnotations = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(metricsPort), 'prometheus.io/path': '/metrics' };
 
 const httpProbes: Pick<Container, 'readinessProbe' | 'livenessProbe'> = {
   readinessProbe: { httpGet: { path: '/readyz', port: functionPort }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
@@ -418,7 +424,7 @@ function longLived(target: LongLived): [Manifest<Deployment> | Manifest<Stateful
         {
           name: target,
           image: imageTag(target),
-          ports: [{ name: 'http', containerPort: functionPort }],
+          ports: [{ name: 'http', containerPort: functionPort }, { name: 'metrics', containerPort: metricsPort }],
           ...environment(target),
           resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
           readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },

@@ -16,7 +16,7 @@ import { httpFunctions } from '../../functions/registry.ts';
 import { queues } from '../../shared/bus/topology.ts';
 import { metricNames } from '../../shared/metrics.ts';
 import type { RenderedFile } from '../render.ts';
-import { functionPort, kebab, project } from '../settings.ts';
+import { kebab, metricsPort, project } from '../settings.ts';
 
 /** Metric names the queries use that the platform's code does not register, and who does. */
 export const externalMetrics = {
@@ -46,7 +46,12 @@ const global = { scrape_interval: '15s', evaluation_interval: '15s' };
 
 function composeConfig(): string {
   return yamlFile(
-    ['', 'Prometheus in Docker Compose: the services by name on the Compose network. No Alertmanager runs in Compose;', 'firing alerts show on http://localhost:9090/alerts.'],
+    [
+      '',
+      'Prometheus in Docker Compose: the services by name on the Compose network, on their internal port (METRICS_PORT,',
+      'never published to the host; the public port serves no /metrics). No Alertmanager runs in Compose;',
+      'firing alerts show on http://localhost:9090/alerts.',
+    ],
     {
       global,
       rule_files: ['alerts.yml'],
@@ -54,7 +59,7 @@ function composeConfig(): string {
         {
           job_name: scrapeJob,
           metrics_path: '/metrics',
-          static_configs: [{ targets: scrapedServices().map((service) => `${service}:${functionPort}`) }],
+          static_configs: [{ targets: scrapedServices().map((service) => `${service}:${metricsPort}`) }],
           // The Compose service as a label (`service="add-device"`), beside the `function` label the code sets.
           relabel_configs: [{ source_labels: ['__address__'], regex: '([^:]+):\\d+', target_label: 'service' }],
         },
@@ -70,7 +75,8 @@ function kubernetesConfig(): string {
     [
       '',
       'Prometheus in Kubernetes: every pod that asks to be scraped with the annotations',
-      '  prometheus.io/scrape: "true"   prometheus.io/port: "8080"   prometheus.io/path: /metrics (the default)',
+      `  prometheus.io/scrape: "true"   prometheus.io/port: "${metricsPort}"   prometheus.io/path: /metrics (the default)`,
+      '(the port is the internal one, METRICS_PORT: the serving port does not answer /metrics)',
       '(the Knative Services and the relay, bridge Deployments carry them), and the RabbitMQ pods of the cluster',
       "operator (label app.kubernetes.io/component=rabbitmq) on the plugin's per-queue endpoint.",
     ],

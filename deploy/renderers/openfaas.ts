@@ -11,7 +11,7 @@
  */
 import { Document, type Scalar } from 'yaml';
 import type { RenderedFile } from '../render.ts';
-import { imageTag, kebab, project } from '../settings.ts';
+import { imageTag, kebab, metricsPort, project } from '../settings.ts';
 import { functions } from '../../functions/registry.ts';
 import type { PlatformFunction } from '../../shared/function.ts';
 import { clusterConfig, eventTargetsAnswerProbes, jwksFunction, jwksUrlFor, policyOf, secretsFor } from './knative.ts';
@@ -58,7 +58,7 @@ function stackFunction(fn: PlatformFunction): StackFunction {
       // The image is an HTTP server, not the watchdog: probe its own paths instead of /_/health.
       'com.openfaas.health.http.path': '/healthz',
       'com.openfaas.ready.http.path': '/readyz',
-      ...(fn.kind === 'http' || eventTargetsAnswerProbes ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'prometheus.io/path': '/metrics' } : {}),
+      ...(fn.kind === 'http' || eventTargetsAnswerProbes ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(metricsPort), 'prometheus.io/path': '/metrics' } : {}),
       ...(fn.kind === 'event' ? { topic: fn.trigger.pattern } : {}),
     },
     limits: { memory: policy.resources.limits?.memory, cpu: policy.resources.limits?.cpu },

@@ -1,9 +1,10 @@
 /**
  * The deploy unit: every function registered with @google-cloud/functions-framework under its name, so
  * `functions-framework --target=login` (or FUNCTION_TARGET=login) serves that one function alone. That
- * process is what Knative and OpenFaaS scale. It also answers /healthz, /readyz and /metrics for probes
- * and scraping, and routes by the function's own method and path so params like `{id}` are read from the
- * public URL the ingress forwards.
+ * process is what Knative and OpenFaaS scale. It also answers /healthz and /readyz (ready or not) for
+ * probes, and routes by the function's own method and path so params like `{id}` are read from the public URL
+ * the ingress forwards. /metrics and the detailed /readyz are on the internal port, which functions/index.ts
+ * starts (internal-server.ts).
  */
 import { createRequire } from 'node:module';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

@@ -1,8 +1,9 @@
 /**
  * The local gateway: one node:http server that mounts every registered function at its public route
- * (the routes the production ingress uses), plus /openapi.json, /docs, /healthz, /readyz, /metrics and
- * the problem type pages. This is what `npm start` serves; in a cluster each function runs alone in its
- * functions-framework process instead (see framework-host.ts) and the ingress does this routing.
+ * (the routes the production ingress uses), plus /openapi.json, /docs, /healthz, /readyz (ready or not, no
+ * detail) and the problem type pages. This is what `npm start` serves; in a cluster each function runs alone in
+ * its functions-framework process instead (see framework-host.ts) and the ingress does this routing. /metrics
+ * and the detailed /readyz are on the internal port (internal-server.ts), not here.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -80,7 +81,7 @@ export function createGateway(options: GatewayOptions): Server {
     builtins['/'] = page(async (_q, s) => send(s, await staticFile(appDir, 'index.html', 'no-cache')));
     builtins['/app/:file'] = page(async (_q, s, p) => send(s, await staticFile(appDir, p.file ?? '', 'no-cache')));
   }
-  for (const path of ['/healthz', '/readyz', '/metrics']) builtins[path] = async (_q, s) => send(s, (await probeReply('GET', path, deps))!);
+  for (const path of ['/healthz', '/readyz']) builtins[path] = async (_q, s) => send(s, (await probeReply('GET', path, deps))!);
   for (const [path, route] of Object.entries(builtins)) router.on('GET', path, route);
 
   return guardRequestLimits(createServer(async (request, response) => {

@@ -7,6 +7,7 @@ import { configWith } from '../../shared/config.ts';
 import type { Deps } from '../../shared/platform.ts';
 import { createFunctionPlatform } from '../../functions/platform.ts';
 import { createGateway } from '../../shared/http/gateway.ts';
+import { startInternalServer } from '../../shared/http/internal-server.ts';
 import { functions, httpFunctions } from '../../functions/registry.ts';
 import { services } from './services.ts';
 import { startLocalPlatform, type LocalPlatform } from '../../functions/local-platform.ts';
@@ -16,6 +17,8 @@ let dashboard: Promise<{ outDir: string }> | undefined;
 
 export interface TestPlatform {
   url: string;
+  /** The internal port (METRICS_PORT): /metrics and the detailed /readyz. */
+  metricsUrl: string;
   deps: Deps;
   local?: LocalPlatform;
   close(): Promise<void>;
@@ -41,11 +44,15 @@ export async function startPlatform(options: { embedded?: boolean; env?: Record<
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const local = options.local === false ? undefined : await startLocalPlatform(deps, server, { mqtt: options.mqtt ?? false, trigger: { backoffMs: 50 } });
+  // Any free port: several platforms run at once in one test process, and beside other processes.
+  const internal = await startInternalServer(deps, { port: 0, host: '127.0.0.1' });
   return {
     url: `http://127.0.0.1:${port}`,
+    metricsUrl: internal.url,
     deps,
     local,
     async close() {
+      await internal.close();
       await local?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -13,8 +13,12 @@ export interface Started {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts `command` in the repository with `env` over this process's environment. METRICS_PORT defaults to 0
+ * (any free port): tests start several platform processes at once, and each serves its internal endpoints.
+ */
 export function startProcess(command: string, args: string[], env: Record<string, string>): Started {
-  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, METRICS_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
