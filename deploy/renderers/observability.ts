@@ -177,6 +177,16 @@ function alertRules(): string {
       },
     },
     {
+      alert: 'EventsHeldByOutage',
+      expr: `sum by (function) (${m.eventsHeld}) > 0`,
+      for: '2m',
+      labels: { severity: 'page' },
+      annotations: {
+        summary: '{{ $labels.function }} holds {{ $value | printf "%.0f" }} events: a dependency it needs is down',
+        description: 'The trigger waits for the database, the telemetry store or the bus to answer again (its /readyz on METRICS_PORT names which); nothing is dead-lettered meanwhile.',
+      },
+    },
+    {
       alert: 'DeadLetterQueueGrowing',
       expr: `delta(${external('rabbitmq_queue_messages_ready')}{queue="${queues.deadLetters}"}[15m]) > 0`,
       labels: { severity: 'ticket' },
