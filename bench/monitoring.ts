@@ -263,8 +263,6 @@ async function e2eHttpFigure(gateway: Gateway): Promise<void> {
 async function e2eMqttFigure(gateway: Gateway): Promise<void> {
   await figures(['monitoring.e2e.mqtt'], async () => {
     const db = requireStore();
-    const devices = await createDevices(gateway, 'mqtt', E2E_MQTT_DEVICES);
-    const ids = devices.map((d) => d.id);
     const port = await freePort();
     // The platform's default number of bridge connections, not one of the bench's: mqtt.js hands the bridge
     // one PUBLISH at a time per connection (the next only after the PUBACK), so the connections bound its rate,
@@ -275,6 +273,10 @@ async function e2eMqttFigure(gateway: Gateway): Promise<void> {
     const bridgeEnv = { ...env, PORT: String(port), METRICS_PORT: String(metricsPort), MQTT_URL: mosquitto.platformUrl, MQTT_BRIDGE_GROUP: `bench-${runId}-monitoring` };
     const bridgeConnections = loadConfig({ ...process.env, ...bridgeEnv }).MQTT_BRIDGE_CONNECTIONS;
     const bridge = await startServer('bridge', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'bridge'], bridgeEnv, port);
+    // After the bridge: it gives the fresh broker each device's account from the device.created events its
+    // queue receives, and that queue exists only once the bridge has started.
+    const devices = await createDevices(gateway, 'mqtt', E2E_MQTT_DEVICES);
+    const ids = devices.map((d) => d.id);
     const publishers: MqttPublisher[] = [];
     let polling = true;
     let poller: Promise<void> | undefined;
@@ -581,7 +583,8 @@ async function settledResident(pid: number): Promise<number> {
 async function relayMemoryFigure(token: string): Promise<void> {
   await figures(['relay.memory-per-1000-sockets'], async () => {
     const port = await freePort();
-    const relay = await startServer('relay', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'relay'], { ...env, PORT: String(port) }, port);
+    // One bench user holds all 1,000 sockets: the per-user cap (RELAY_MAX_SOCKETS_PER_USER) is lifted for it.
+    const relay = await startServer('relay', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'relay'], { ...env, PORT: String(port), RELAY_MAX_SOCKETS_PER_USER: '2000' }, port);
     const url = `http://127.0.0.1:${port}`;
     const pid = relay.process.pid;
     if (pid === undefined) throw new Error('the relay has no pid');
