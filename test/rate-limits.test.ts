@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, goodPassword, randomEmail, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { passwordHasher } from '../functions/signing/model/passwords.ts';
-import { createWorkSlots, WorkSlotsFull } from '../functions/signing/model/work-slots.ts';
+import { createWorkSlots, WorkSlotsFull } from '../shared/work-slots.ts';
 
 type Answer = Awaited<ReturnType<typeof call>>;
 

@@ -16,6 +16,7 @@ import type { Deps } from '../platform.ts';
 import { RejectMessage, type DeliveredMessage, type Subscription } from '../ports/bus.ts';
 import { eventsDeadLettered, eventsHeld } from '../metrics.ts';
 import { isOutage, untilReady } from './outage.ts';
+import { createWorkSlots } from '../work-slots.ts';
 import { exchanges } from './topology.ts';
 import { eventInput, measured, PoisonEvent } from './event-runner.ts';
 
@@ -37,22 +38,6 @@ export interface TriggerOptions {
   concurrency?: number;
 }
 
-/** A counting semaphore: at most `limit` tasks run at once, the rest wait their turn in order. */
-function limiter(limit: number) {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      return await task();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
-}
-
 interface Pending {
   input: EventInput<unknown>;
   done: (error?: unknown) => void;
@@ -60,7 +45,9 @@ interface Pending {
 
 export async function startTrigger(fn: EventFunction, deps: Deps, options: TriggerOptions = {}): Promise<Subscription> {
   const { prefetch = 1000, batchSize = 500, batchWaitMs = 5, retries = 5, backoffMs = 200, concurrency = 4 } = options;
-  const limited = limiter(concurrency);
+  // Calls wait their turn without bound: the consumer's prefetch already bounds how many events are here.
+  const slots = createWorkSlots({ concurrency, queue: Infinity });
+  const limited = <T>(task: () => Promise<T>) => slots.run(task);
   await deps.bus.declareQueue({
     name: fn.trigger.queue,
     durable: true,

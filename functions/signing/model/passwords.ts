@@ -15,7 +15,7 @@ import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import type { Config } from '../../../shared/config.ts';
 import { Problem } from '../../../shared/problem.ts';
-import { createWorkSlots, WorkSlotsFull, type WorkSlots } from './work-slots.ts';
+import { createWorkSlots, WorkSlotsFull, type WorkSlots } from '../../../shared/work-slots.ts';
 
 const options = { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 

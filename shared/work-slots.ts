@@ -1,7 +1,7 @@
 /**
- * A bound on concurrent work in this process: at most `concurrency` tasks run at once and at most `queue` wait
- * for a turn; past that `run` refuses at once, so a burst costs bounded memory and a bounded wait instead of
- * piling up.
+ * A bound on concurrent work in this process (password hashing, the triggers' calls of their functions): at most
+ * `concurrency` tasks run at once and at most `queue` wait for a turn (`Infinity` for no bound); past that `run`
+ * refuses at once, so a burst costs bounded memory and a bounded wait instead of piling up.
  *
  *   const slots = createWorkSlots({ concurrency: 4, queue: 32 });
  *   const hash = await slots.run(() => argon2.hash(password)); // WorkSlotsFull when 4 run and 32 wait
