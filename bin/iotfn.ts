@@ -266,7 +266,9 @@ function list(): void {
   const rows = functions.map((fn) =>
     fn.kind === 'http'
       ? [fn.name, fn.domain, `${fn.method} ${fn.path}`, fn.auth === 'user' ? 'bearer' : fn.auth === 'device' ? 'device token' : 'public']
-      : [fn.name, fn.domain, `event ${fn.trigger.eventType}`, `queue ${fn.trigger.queue}`],
+      : fn.kind === 'event'
+        ? [fn.name, fn.domain, `event ${fn.trigger.eventType}`, `queue ${fn.trigger.queue}`]
+        : [fn.name, fn.domain, `schedule ${fn.schedule.cron}`, fn.schedule.everySeconds ? `every ${fn.schedule.everySeconds} s` : ''],
   );
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const row of rows) process.stdout.write(row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ') + '\n');

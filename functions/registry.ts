@@ -3,7 +3,7 @@
  * the OpenAPI document and every deploy artefact are derived from it; adding a function here adds it
  * everywhere.
  */
-import type { EventFunction, HttpFunction, PlatformFunction } from '../shared/function.ts';
+import type { EventFunction, HttpFunction, PlatformFunction, ScheduleFunction } from '../shared/function.ts';
 import register from './signing/register.ts';
 import login from './signing/login.ts';
 import refresh from './signing/refresh.ts';
@@ -82,6 +82,8 @@ export const functions: readonly PlatformFunction[] = [
 
 export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');
 export const eventFunctions: readonly EventFunction[] = functions.filter((fn): fn is EventFunction => fn.kind === 'event');
+
+export const scheduleFunctions: readonly ScheduleFunction[] = functions.filter((fn): fn is ScheduleFunction => fn.kind === 'schedule');
 
 export function functionNamed(name: string): PlatformFunction | undefined {
   return functions.find((fn) => fn.name === name);

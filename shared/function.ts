@@ -146,7 +146,46 @@ export interface EventFunction {
   handleBatch?(inputs: Array<EventInput<any>>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export type PlatformFunction = HttpFunction | EventFunction;
+/**
+ * When a scheduled function runs. `cron` (five fields, UTC) is what a cluster's PingSource or OpenFaaS
+ * cron-connector fires on; a cron tick can fire no more than once a minute, so a function that must run more
+ * often also declares `everySeconds`: one invocation then makes passes that far apart until the next tick is due,
+ * and `npm start` / `iotfn scheduler` run it on `everySeconds` alone.
+ */
+export interface Schedule {
+  cron: string;
+  everySeconds?: number;
+}
+
+export interface ScheduleInput {
+  deps: Deps;
+  log: Logger;
+  /** When this pass runs (epoch ms): the scheduler's clock, so a test can pass its own. */
+  now: number;
+}
+
+export interface ScheduleFunctionDefinition {
+  name: string;
+  domain: Domain;
+  summary: string;
+  schedule: Schedule;
+  /**
+   * One pass of the work. It must be safe to run twice at once: the scheduler also takes a lock per function
+   * (an advisory lock on the relational store), so a second concurrent run finds it held and skips.
+   * Returns what the pass did, for the log and the response (e.g. `{ expired: 12 }`).
+   */
+  handler(input: ScheduleInput): Promise<Record<string, number> | void>;
+}
+
+export interface ScheduleFunction extends ScheduleFunctionDefinition {
+  kind: 'schedule';
+}
+
+export function defineScheduleFunction(definition: ScheduleFunctionDefinition): ScheduleFunction {
+  return { kind: 'schedule', ...definition };
+}
+
+export type PlatformFunction = HttpFunction | EventFunction | ScheduleFunction;
 
 export function defineEventFunction<S extends Schema>(definition: EventFunctionDefinition<S>): EventFunction {
   return { kind: 'event', ...definition } as EventFunction;

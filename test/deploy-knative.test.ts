@@ -137,7 +137,7 @@ knative('scale bounds: the telemetry path and the keys everyone verifies with st
     const target = Number(annotations['autoscaling.knative.dev/target']);
     assert.ok(Number.isInteger(min) && Number.isInteger(max) && min <= max && max > 0, `${fn.name}: ${min}..${max}`);
     assert.ok(target > 0, `${fn.name}: target ${target}`);
-    const telemetry = fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.auth === 'device';
+    const telemetry = fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.kind === 'http' && fn.auth === 'device';
     assert.is(min, telemetry || fn.name === jwksFunction.name ? 1 : 0, fn.name);
   }
 });

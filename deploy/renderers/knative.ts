@@ -173,7 +173,7 @@ const functionResources: ResourceRequirements = { requests: { cpu: '100m', memor
 
 /** Devices send telemetry all the time: the functions it passes through stay warm. */
 function onTelemetryPath(fn: PlatformFunction): boolean {
-  return fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.auth === 'device';
+  return fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.kind === 'http' && fn.auth === 'device';
 }
 
 export function policyOf(fn: PlatformFunction): FunctionPolicy {

@@ -184,6 +184,6 @@ export function registerWithFunctionsFramework(functions: readonly PlatformFunct
   };
   for (const fn of functions) {
     if (fn.kind === 'http') ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
-    else ff.cloudEvent(fn.name, frameworkEventHandler(fn, getDeps));
+    else if (fn.kind === 'event') ff.cloudEvent(fn.name, frameworkEventHandler(fn, getDeps));
   }
 }
