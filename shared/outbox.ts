@@ -74,6 +74,9 @@ export function startOutboxRelay(db: Relational, bus: Bus, log: Logger, options:
     });
 
   const loop = (async () => {
+    // The first pass waits a poll (or a nudge): a cold start answers its first request before it relays
+    // what another process may have left behind.
+    await sleep(intervalMs);
     while (!stopped) {
       try {
         while (!stopped && (await relayOnce(db, bus)) > 0);

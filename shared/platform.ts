@@ -4,6 +4,12 @@
  * With DATABASE_URL / REDIS_URL set, the production adapters (pg, ioredis) talk to real servers; without,
  * the embedded ones run in-process (PGlite, an in-memory cache), so one `npm start` needs nothing installed.
  * Functions receive this as `deps` and never know which adapter they run on.
+ *
+ * Each adapter is imported when the configuration selects it, so a function process configured for
+ * PostgreSQL, Redis and RabbitMQ never loads PGlite, the in-memory stores or the MongoDB driver (and a bundle
+ * keeps them in chunks of their own). Start-up does only what a first request needs: the stores are opened
+ * together, the broker is connected on first use (shared/bus/connect-on-first-use.ts), and migrations cost one
+ * read when the schema is current (shared/db/migrate.ts).
  */
 import { join } from 'node:path';
 import type { Config } from './config.ts';
@@ -13,16 +19,9 @@ import type { Cache } from './ports/cache.ts';
 import type { Bus } from './ports/bus.ts';
 import type { TelemetryStore } from './ports/telemetry-store.ts';
 import type { DeviceDirectory } from './ports/device-directory.ts';
-import { createPostgresTelemetryStore } from './adapters/telemetry/postgres.ts';
-import { createMongoTelemetryStore } from './adapters/telemetry/mongo.ts';
-import { createRabbitBus } from './adapters/bus/rabbitmq.ts';
-import { createMemoryBus } from './adapters/bus/memory.ts';
 import { declareTopology } from './bus/topology.ts';
+import { connectOnFirstUse } from './bus/connect-on-first-use.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
-import { createPostgres } from './adapters/relational/postgres.ts';
-import { createPglite } from './adapters/relational/pglite.ts';
-import { createRedisCache } from './adapters/cache/redis.ts';
-import { createMemoryCache } from './adapters/cache/memory.ts';
 import { migrate } from './db/migrate.ts';
 import { loadSigningKey, previousPublicKeys, type SigningKey } from './auth/keys.ts';
 import { createTokenVerifier, localKeySource, remoteJwksSource, type TokenSettings, type TokenVerifier } from './auth/tokens.ts';
@@ -75,17 +74,14 @@ export interface PlatformOptions {
 
 export async function createPlatform(config: Config, options: PlatformOptions): Promise<Deps> {
   const log = options.log ?? createLogger(config);
-  const db = options.db ?? (config.DATABASE_URL ? createPostgres(config.DATABASE_URL) : await createPglite(embeddedPgDir(config)));
-  const cache = options.cache ?? (config.REDIS_URL ? createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : createMemoryCache());
+  const [db, cache] = await Promise.all([options.db ?? relationalFor(config), options.cache ?? cacheFor(config)]);
   let maybeBus: Bus | undefined = options.bus;
   let maybeTelemetry: TelemetryStore | undefined = options.telemetry;
   try {
-    maybeBus ??= config.AMQP_URL
-      ? await createRabbitBus(config.AMQP_URL, { name: 'iotfn', log: (msg: string, err?: unknown) => log.warn({ err }, msg) })
-      : createMemoryBus();
-    await declareTopology(maybeBus);
+    if (maybeBus) await declareTopology(maybeBus);
+    else maybeBus = await busFor(config, log);
     if (options.migrate !== false) await migrate(db);
-    maybeTelemetry ??= config.MONGO_URL ? await createMongoTelemetryStore(config.MONGO_URL) : createPostgresTelemetryStore(db);
+    maybeTelemetry ??= await telemetryFor(config, db);
     await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
   } catch (error) {
     await Promise.allSettled([db.close(), cache.close(), maybeBus?.close(), maybeTelemetry?.close()]);
@@ -137,6 +133,34 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
       await Promise.allSettled([db.close(), cache.close()]);
     },
   };
+}
+
+async function relationalFor(config: Config): Promise<Relational> {
+  if (config.DATABASE_URL) return (await import('./adapters/relational/postgres.ts')).createPostgres(config.DATABASE_URL);
+  return (await import('./adapters/relational/pglite.ts')).createPglite(embeddedPgDir(config));
+}
+
+async function cacheFor(config: Config): Promise<Cache> {
+  if (config.REDIS_URL) return (await import('./adapters/cache/redis.ts')).createRedisCache(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX });
+  return (await import('./adapters/cache/memory.ts')).createMemoryCache();
+}
+
+/** RabbitMQ is connected on first use; the in-process bus costs nothing, so it is ready at once. */
+async function busFor(config: Config, log: Logger): Promise<Bus> {
+  const url = config.AMQP_URL;
+  if (url) {
+    return connectOnFirstUse('rabbitmq', async () =>
+      (await import('./adapters/bus/rabbitmq.ts')).createRabbitBus(url, { name: 'iotfn', log: (msg: string, err?: unknown) => log.warn({ err }, msg) }),
+    );
+  }
+  const bus = (await import('./adapters/bus/memory.ts')).createMemoryBus();
+  await declareTopology(bus);
+  return bus;
+}
+
+async function telemetryFor(config: Config, db: Relational): Promise<TelemetryStore> {
+  if (config.MONGO_URL) return (await import('./adapters/telemetry/mongo.ts')).createMongoTelemetryStore(config.MONGO_URL);
+  return (await import('./adapters/telemetry/postgres.ts')).createPostgresTelemetryStore(db);
 }
 
 /** PGlite keeps its files under DATA_DIR in development; tests run it in memory. */

@@ -1,0 +1,56 @@
+/**
+ * A bus that connects when something first uses it, not when the process starts.
+ *
+ * Most function processes never touch the broker on a request (`me`, `jwks`, every read): connecting to
+ * RabbitMQ and declaring the topology at every cold start cost them ~30 ms and the amqplib module before
+ * their first answer, for nothing. The first call (a publish, a consume, the outbox relay finding an event,
+ * a readiness probe) connects and declares the topology; the calls after it share that connection. A failed
+ * connection is not remembered: the next call tries again, and the caller sees the error (an outage,
+ * shared/bus/outage.ts) as it would from a bus that dropped.
+ *
+ *   const bus = connectOnFirstUse('rabbitmq', async () => createRabbitBus(url, options));
+ */
+import type { Bus } from '../ports/bus.ts';
+import { declareTopology } from './topology.ts';
+
+export function connectOnFirstUse(kind: Bus['kind'], connect: () => Promise<Bus>): Bus {
+  let connecting: Promise<Bus> | undefined;
+  let closed = false;
+  const bus = (): Promise<Bus> => {
+    if (closed) return Promise.reject(new Error('the bus is closed'));
+    connecting ??= connect()
+      .then(async (connected) => {
+        try {
+          await declareTopology(connected);
+          return connected;
+        } catch (error) {
+          await connected.close().catch(() => undefined);
+          throw error;
+        }
+      })
+      .catch((error: unknown) => {
+        connecting = undefined;
+        throw error;
+      });
+    return connecting;
+  };
+  return {
+    kind,
+    declareExchange: async (...args) => (await bus()).declareExchange(...args),
+    declareQueue: async (...args) => (await bus()).declareQueue(...args),
+    publish: async (...args) => (await bus()).publish(...args),
+    consume: async (...args) => (await bus()).consume(...args),
+    queueDepth: async (...args) => (await bus()).queueDepth(...args),
+    browse: async (...args) => (await bus()).browse(...args),
+    take: async (...args) => (await bus()).take(...args),
+    sendToQueue: async (...args) => (await bus()).sendToQueue(...args),
+    deleteQueue: async (...args) => (await bus()).deleteQueue(...args),
+    ping: async () => (await bus()).ping(),
+    async close() {
+      closed = true;
+      const pending = connecting;
+      connecting = undefined;
+      if (pending) await (await pending.catch(() => undefined))?.close();
+    },
+  };
+}
