@@ -10,24 +10,34 @@
  * machine, the ratio much less. Each load run lasts BENCH_DURATION_S seconds (default 8) after a 1 s
  * warm-up, and every child is stopped at the end, also when a step fails.
  *
+ * The run starts with `npm run build`: functions and processes run as the image runs them, the rendered
+ * docker/entrypoint.sh starting their bundles from dist/ with plain node. Cold starts (spawn → first 2xx of
+ * the function's own route, median of 5, resident memory after that answer) stand beside a bare node:http
+ * server's spawn → first answer, and beside the development path (tsx, sources) that the image ran before.
+ *
  * The devices figures (devices.ts, telemetry.ts) add RabbitMQ and Mosquitto: bulk creation and search over
  * 100,000 devices, and telemetry over HTTP and MQTT with proof that every accepted message reached the broker
  * (`lost` must be 0; a figure with lost messages counts as failed). All children of one run share one Redis
  * key prefix, whose keys are deleted at the end.
  */
-import { performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { freePort, logsSince, spawnChild, startServer, stopAll, stopChild, waitForHttp, type Child } from './lib/children.ts';
 import { measureThroughput, type LoadOptions } from './lib/load.ts';
 import { platformEnv } from './lib/platform-env.ts';
 import { removeOpenProbes } from './lib/delivery-probe.ts';
 import { deleteRunKeys } from './lib/redis-cleanup.ts';
 import { emit, progress, round, type Figure } from './lib/report.ts';
+import { coldStart, median } from './lib/cold-start.ts';
 import { checkMe, logIn, registerBenchUser, type Credentials } from './signing.ts';
 import { deviceFigures } from './devices.ts';
 
 const durationS = benchDuration(process.env.BENCH_DURATION_S);
 const WARMUP_S = 1;
-const COLD_START_RUNS = 3;
+const COLD_START_RUNS = 5;
+const SOURCE_COLD_START_RUNS = 3;
+const baselineServer = 'bench/lib/baseline-server.mjs';
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const frameworkBin = 'node_modules/.bin/functions-framework';
 const env = platformEnv();
 let baseline: number | undefined;
@@ -75,17 +85,32 @@ async function loadWith(name: string, server: Child, options: Omit<LoadOptions, 
   return { ...result, ...logged() };
 }
 
-function startFunction(target: string, port: number): Child {
+/**
+ * A function or process as the image starts it: the rendered entrypoint, which runs the compiled bundle from
+ * dist/ (built at the start of the run) with plain node.
+ */
+function startTarget(target: string, port: number): Child {
+  return spawnChild(target, '/bin/sh', ['docker/entrypoint.sh'], { ...env, FUNCTION_TARGET: target, PORT: String(port) });
+}
+
+/** The development path, TypeScript through tsx and every function loaded: the figure before the build. */
+function startFunctionFromSources(target: string, port: number): Child {
   return spawnChild(`ff:${target}`, frameworkBin, ['--source=functions/index.ts', `--target=${target}`, `--port=${port}`], {
     ...env,
     NODE_OPTIONS: '--import tsx',
   });
 }
 
+function buildDist(): void {
+  progress('npm run build ...');
+  const built = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (built.status !== 0) throw new Error(`npm run build failed (${built.status ?? built.signal})`);
+}
+
 async function baselineFigure(): Promise<void> {
   const result = await figure('http.baseline.node-http', async () => {
     const port = await freePort();
-    const server = await startServer('baseline', process.execPath, ['--import', 'tsx', 'bench/lib/baseline-server.ts'], { PORT: String(port) }, port);
+    const server = await startServer('baseline', process.execPath, [baselineServer], { PORT: String(port) }, port);
     try {
       return await loadWith('http.baseline.node-http', server, { url: `http://127.0.0.1:${port}/`, connections: 50 });
     } finally {
@@ -95,14 +120,15 @@ async function baselineFigure(): Promise<void> {
   baseline = result?.value;
 }
 
-async function signingFigures(): Promise<void> {
+/** The signing figures; resolves with the bench user's access token for the cold starts (undefined if setup failed). */
+async function signingFigures(): Promise<string | undefined> {
   const gatewayPort = await freePort();
   let gateway: Child;
   let credentials: Credentials;
   let token: string;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   try {
-    gateway = await startServer('gateway', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...env, PORT: String(gatewayPort) }, gatewayPort);
+    gateway = await startServer('gateway', '/bin/sh', ['docker/entrypoint.sh'], { ...env, FUNCTION_TARGET: 'gateway', PORT: String(gatewayPort) }, gatewayPort);
     credentials = await registerBenchUser(gatewayUrl);
     token = await logIn(gatewayUrl, credentials);
     await checkMe(gatewayUrl, token, credentials.email);
@@ -110,7 +136,7 @@ async function signingFigures(): Promise<void> {
   } catch (error) {
     progress(`gateway setup FAILED: ${(error as Error).message}`);
     failures.push('signing.me.gateway', 'signing.me.functions-framework', 'signing.login.gateway');
-    return;
+    return undefined;
   }
   const bearer = { authorization: `Bearer ${token}` };
 
@@ -118,7 +144,7 @@ async function signingFigures(): Promise<void> {
 
   await figure('signing.me.functions-framework', async () => {
     const port = await freePort();
-    const fn = startFunction('me', port);
+    const fn = startTarget('me', port);
     try {
       const ms = await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child: fn, timeoutMs: 60_000 });
       progress(`ff:me ready on port ${port} after ${Math.round(ms)} ms`);
@@ -139,27 +165,45 @@ async function signingFigures(): Promise<void> {
     }),
   );
   await stopChild(gateway);
+  return token;
 }
 
-/** Spawn to first 2xx answer of the function's own route: what a scale-from-zero request waits for. */
-async function coldStartFigure(): Promise<void> {
-  await figure('functions-framework.cold-start', async () => {
-    const samples: number[] = [];
-    for (let run = 0; run < COLD_START_RUNS; run += 1) {
-      const port = await freePort();
-      const started = performance.now();
-      const fn = startFunction('jwks', port);
-      try {
-        await waitForHttp(`http://127.0.0.1:${port}/auth/jwks.json`, { child: fn, intervalMs: 20, timeoutMs: 60_000 });
-        samples.push(Math.round(performance.now() - started));
-      } finally {
-        await stopChild(fn);
-      }
-      progress(`cold start ${run + 1}/${COLD_START_RUNS}: ${samples.at(-1)} ms`);
-    }
-    const sorted = [...samples].sort((a, b) => a - b);
-    return { bench: 'functions-framework.cold-start', value: sorted[Math.floor(sorted.length / 2)]!, unit: 'ms', target: 'jwks', pollMs: 20, samples };
+/**
+ * Spawn to first 2xx answer of a function's own route, what a scale-from-zero request waits for, beside a bare
+ * node:http server's spawn to first answer; the resident memory right after that first answer.
+ */
+async function coldStartFigures(token: string | undefined): Promise<void> {
+  const bare = await figure('http.baseline.cold-start', async () => {
+    return coldStarts('http.baseline.cold-start', COLD_START_RUNS, (port) => spawnChild('baseline', process.execPath, [baselineServer], { PORT: String(port) }), '/');
   });
+  const ratioTo = (ms: number) => (bare ? round(ms / bare.value, 2) : undefined);
+  const targets: Array<[string, string, Record<string, string>]> = [
+    ['jwks', '/auth/jwks.json', {}],
+    ['me', '/auth/me', token ? { authorization: `Bearer ${token}` } : {}],
+  ];
+  for (const [target, path, headers] of targets) {
+    await figure(`functions.cold-start.${target}`, async () => {
+      if (target === 'me' && !token) throw new Error('no token: the gateway setup failed');
+      const runs = await coldStarts(`functions.cold-start.${target}`, COLD_START_RUNS, (port) => startTarget(target, port), path, headers);
+      return { ...runs, target, limitMs: 300, limitRssMb: 70, ratioToBareStart: ratioTo(runs.value), bareStartMs: bare?.value };
+    });
+  }
+  await figure('functions.cold-start.jwks.tsx-sources', async () => {
+    const runs = await coldStarts('functions.cold-start.jwks.tsx-sources', SOURCE_COLD_START_RUNS, (port) => startFunctionFromSources('jwks', port), '/auth/jwks.json');
+    return { ...runs, target: 'jwks', note: 'the development path (tsx, every function loaded): what the image ran before the build', ratioToBareStart: ratioTo(runs.value) };
+  });
+}
+
+async function coldStarts(bench: string, runs: number, spawnIt: (port: number) => Child, path: string, headers: Record<string, string> = {}): Promise<Figure> {
+  const samples: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < runs; run += 1) {
+    const port = await freePort();
+    const measured = await coldStart(() => spawnIt(port), `http://127.0.0.1:${port}${path}`, headers);
+    samples.push(measured.ms);
+    rss.push(measured.rssMb);
+  }
+  return { bench, value: median(samples), unit: 'ms', samples, rssMb: median(rss), rssSamplesMb: rss, pollMs: 5 };
 }
 
 /** What an interrupted run must not leave behind: probe queues collecting telemetry, children, its Redis keys. */
@@ -183,9 +227,10 @@ async function main(): Promise<void> {
   }
 
   try {
+    buildDist();
     await baselineFigure();
-    await signingFigures();
-    await coldStartFigure();
+    const token = await signingFigures();
+    await coldStartFigures(token);
     await deviceFigures({ figure, env, durationS, warmupS: WARMUP_S });
   } finally {
     await stopAll();

@@ -119,11 +119,12 @@ export interface WaitOptions {
   child?: Child;
   intervalMs?: number;
   timeoutMs?: number;
+  headers?: Record<string, string>;
 }
 
 /** Polls until the URL answers 2xx; resolves with the milliseconds it took. */
 export async function waitForHttp(url: string, options: WaitOptions = {}): Promise<number> {
-  const { child, intervalMs = 100, timeoutMs = 60_000 } = options;
+  const { child, intervalMs = 100, timeoutMs = 60_000, headers = {} } = options;
   const started = performance.now();
   let exitedAs: string | undefined;
   void child?.exited.then((how) => (exitedAs = how));
@@ -132,7 +133,7 @@ export async function waitForHttp(url: string, options: WaitOptions = {}): Promi
     if (exitedAs !== undefined) throw new Error(`${child?.name} exited (${exitedAs}) before ${url} answered`);
     try {
       const remaining = timeoutMs - (performance.now() - started);
-      const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(2_000, remaining)))) });
+      const response = await fetch(url, { headers, signal: AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(2_000, remaining)))) });
       await response.arrayBuffer();
       if (response.ok) return performance.now() - started;
       last = `status ${response.status}`;

@@ -1,6 +1,7 @@
 /**
  * The ceiling: a bare node:http server answering a trivial JSON body on every path, run as its own process
- * (PORT from the environment) so it gets a core to itself as the servers under test do.
+ * (PORT from the environment) so it gets a core to itself as the servers under test do. Plain JavaScript, so
+ * its spawn → first answer is node's own start-up, the floor for every cold-start figure.
  */
 import { createServer } from 'node:http';
 
