@@ -23,6 +23,7 @@ import { declareTopology } from './bus/topology.ts';
 import { connectOnFirstUse } from './bus/connect-on-first-use.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { migrate } from './db/migrate.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { loadSigningKey, previousPublicKeys, type SigningKey } from './auth/keys.ts';
 import { createTokenVerifier, localKeySource, remoteJwksSource, type TokenSettings, type TokenVerifier } from './auth/tokens.ts';
 import { toPublicJwk } from './auth/keys.ts';
@@ -137,7 +138,24 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
 
 async function relationalFor(config: Config): Promise<Relational> {
   if (config.DATABASE_URL) return (await import('./adapters/relational/postgres.ts')).createPostgres(config.DATABASE_URL);
-  return (await import('./adapters/relational/pglite.ts')).createPglite(embeddedPgDir(config));
+  const { createPglite } = await import('./adapters/relational/pglite.ts');
+  const dir = embeddedPgDir(config);
+  if (!dir) return createPglite();
+  // One process per embedded database: a second one would work on a copy that silently diverges.
+  const lock = lockDataDir(config.DATA_DIR);
+  try {
+    const db = await createPglite(dir);
+    return {
+      ...db,
+      async close() {
+        await db.close();
+        lock.release();
+      },
+    };
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
 }
 
 async function cacheFor(config: Config): Promise<Cache> {

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { until } from './support/wait.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, goodPassword, randomEmail } from './support/platform.ts';
@@ -14,23 +14,20 @@ import { startProcess, type Started } from './support/processes.ts';
 const cli = suite('iotfn dev (npm start), embedded');
 const ctx: { started?: Started; url?: string; dataDir?: string } = {};
 
+/** Only the variables a newcomer's shell has: no DATABASE_URL, no REDIS_URL, no keys. */
+function newcomerEnv(dataDir: string): Record<string, string> {
+  const clean: Record<string, string> = {};
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL']) clean[name] = '';
+  return { ...clean, NODE_ENV: 'development', PORT: '0', MQTT_LISTEN_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+}
+
 /**
  * Starts `iotfn dev` with only the variables a newcomer's shell has (no DATABASE_URL, no REDIS_URL, no keys)
  * and waits (bounded) for the URL it prints.
  */
 async function startDev(args: string[], into: { started?: Started; url?: string; dataDir?: string }, prefix: string): Promise<void> {
   into.dataDir = mkdtempSync(join(tmpdir(), prefix));
-  const clean: Record<string, string> = {};
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MQTT_URL', 'MONGO_URL', 'JWT_PRIVATE_KEY', 'JWKS_URL']) clean[name] = '';
-  into.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev', ...args], {
-    ...clean,
-    NODE_ENV: 'development',
-    PORT: '0',
-    MQTT_LISTEN_PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: into.dataDir,
-    LOG_LEVEL: 'warn',
-  });
+  into.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev', ...args], newcomerEnv(into.dataDir));
   const deadline = Date.now() + 60_000;
   while (!into.url && Date.now() < deadline) {
     if (into.started.child.exitCode !== null) throw new Error(into.started.output());
@@ -91,9 +88,26 @@ cli('a device\'s telemetry goes through the embedded bus and store and back out 
   assert.match(await page.text(), /\/app\/app\.js/);
 });
 
-cli('stops cleanly on SIGTERM', async () => {
+cli('a second process on the same DATA_DIR stops at once with one line naming DATA_DIR', async () => {
+  const second: { started?: Started } = {};
+  second.started = startProcess(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], newcomerEnv(ctx.dataDir!));
+  try {
+    const code = await new Promise<number | null>((resolve) => second.started!.child.once('exit', resolve));
+    const lines = second.started.output().trim().split('\n');
+    assert.is(code, 1);
+    assert.is(lines.length, 1, second.started.output());
+    assert.match(lines[0]!, /^ConfigError: DATA_DIR: .* is in use by another iotfn process \(pid \d+\)/);
+    // The first process is unharmed and still answers.
+    assert.is((await call(ctx.url!, 'GET', '/healthz')).status, 200);
+  } finally {
+    await second.started.stop();
+  }
+});
+
+cli('stops cleanly on SIGTERM, and frees DATA_DIR for the next process', async () => {
   await ctx.started!.stop();
   assert.is(ctx.started!.child.exitCode, 0);
+  assert.not.ok(existsSync(join(ctx.dataDir!, 'iotfn.lock')));
 });
 
 cli.after(async () => {
