@@ -2,21 +2,66 @@
  * The dashboard in a real headless Chromium against the whole platform (PostgreSQL, Redis, RabbitMQ and
  * the Socket.IO relay): register and sign in through the page, add a device and read its token from the
  * once-only dialog, open it, send telemetry as the device, and see the value arrive live; then its forecast,
- * alerts, configuration and commands, with the device answering over HTTP.
- * Screenshots in test-output/dashboard.png, dashboard-forecast.png and dashboard-config-commands.png.
+ * alerts, configuration and commands, with the device answering over HTTP; then what a newcomer meets
+ * (issue 13): a chart per key with gaps kept, relative times that tick, plain-words form errors, the fleet
+ * overview, and the device list at phone size (390×844).
+ * Screenshots in test-output/dashboard.png, dashboard-forecast.png and dashboard-config-commands.png, and
+ * at desktop and phone size in test-output/screenshots/ (printed as they are taken).
  *
  * The steps share one page and run in order. Every wait is bounded (uvu has no timeouts).
  */
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, Page } from 'playwright-core';
 import { goodPassword, randomEmail, startPlatform, type TestPlatform } from './support/platform.ts';
 import { chromiumMissing, launchChromium, within } from './support/browser.ts';
 import { commandIds, configIds, ids, testIds } from '../dashboard/src/ids.ts';
+import { labelOfPath, plainFieldError } from '../dashboard/src/field-errors.ts';
+import { withGaps } from '../dashboard/src/series-gaps.ts';
 
 const waitMs = 15_000;
-const ctx: { platform?: TestPlatform; browser?: Browser; page?: Page; token?: string; deviceId?: string; pageErrors: string[] } = { pageErrors: [] };
+const ctx: { platform?: TestPlatform; browser?: Browser; page?: Page; token?: string; deviceId?: string; pageErrors: string[]; consoleErrors: string[] } = {
+  pageErrors: [],
+  consoleErrors: [],
+};
+const desktop = { width: 1280, height: 900 };
+const phone = { width: 390, height: 844 };
+const screenshotDir = 'test-output/screenshots';
+
+/** A full-page screenshot under test-output/screenshots/, its path printed so a reader can open it. */
+async function keepScreenshot(name: string): Promise<void> {
+  await mkdir(screenshotDir, { recursive: true });
+  const path = `${screenshotDir}/${name}.png`;
+  await page().evaluate(() => window.scrollTo(0, 0));
+  await page().screenshot({ path, fullPage: true });
+  console.log(`  screenshot: ${resolve(path)}`);
+}
+
+/** The box of the first element matching `selector`, as the page lays it out. */
+function boxOf(selector: string) {
+  return page().$eval(selector, (element) => {
+    const box = element.getBoundingClientRect();
+    return { left: box.left, right: box.right, width: box.width, height: box.height };
+  });
+}
+
+/** The box and text of a row's cell in the column headed `heading` (found by its header, not by markup the test assumes). */
+function cellOf(row: string, heading: string) {
+  return page().$eval(
+    row,
+    (tr, name) => {
+      const headings = [...(tr.closest('table')?.querySelectorAll('thead th') ?? [])].map((th) => th.textContent?.trim().toLowerCase());
+      const cell = (tr as HTMLTableRowElement).cells[headings.indexOf(name.toLowerCase())];
+      if (!cell) return undefined;
+      const box = cell.getBoundingClientRect();
+      const style = getComputedStyle(cell);
+      return { left: box.left, right: box.right, width: box.width, height: box.height, text: cell.textContent ?? '', shown: style.visibility !== 'hidden' && style.display !== 'none' };
+    },
+    heading,
+  );
+}
 const page = () => ctx.page!;
 const email = randomEmail('dashboard');
 const $ = (id: string) => `#${id}`;
@@ -73,11 +118,14 @@ if (missing) {
   dashboard.before(async () => {
     ctx.platform = await within(60_000, 'starting the platform', startPlatform());
     ctx.browser = await launchChromium();
-    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', colorScheme: 'light' });
+    const context = await ctx.browser.newContext({ viewport: desktop, locale: 'en-US', colorScheme: 'light' });
     ctx.page = await context.newPage();
     ctx.page.setDefaultTimeout(waitMs);
     ctx.page.setDefaultNavigationTimeout(waitMs);
     ctx.page.on('pageerror', (error) => ctx.pageErrors.push(error.message));
+    ctx.page.on('console', (message) => {
+      if (message.type() === 'error') ctx.consoleErrors.push(message.text());
+    });
   });
 
   dashboard.after(async () => {
@@ -116,6 +164,36 @@ if (missing) {
     await page().waitForSelector(`${$(ids.connectionState)}[data-state="connected"]`);
   });
 
+  dashboard('the Add device form marks Type as required, offers examples, and says an empty Type in plain words', async () => {
+    await page().click($(ids.addDeviceButton));
+    await page().waitForSelector(`${$(ids.deviceDialog)}[open]`);
+    try {
+      const typeLabel = `label[for="${ids.deviceFormType}"]`;
+      assert.ok(await page().$(`${typeLabel} .required`), 'the Type label carries the required mark');
+      assert.not.ok(await page().$(`${typeLabel} .optional`), 'and is not called optional');
+      assert.is(await page().getAttribute($(ids.deviceFormType), 'required'), '', 'the Type input is required');
+      assert.ok(await page().$(`label[for="${ids.deviceFormTags}"] .optional`), 'Tags is marked optional');
+      for (const id of [ids.deviceFormName, ids.deviceFormType, ids.deviceFormTags]) {
+        assert.match((await page().getAttribute($(id), 'placeholder')) ?? '', /^e\.g\. /, `the placeholder of #${id} reads as an example`);
+      }
+
+      await page().fill($(ids.deviceFormName), 'Nameless type');
+      await page().click($(ids.deviceFormSubmit));
+      const typeError = await page().waitForSelector(`${$(ids.deviceFormType)}-error:visible`);
+      assert.is((await typeError.textContent())?.trim(), 'Type is required.');
+      assert.is(await page().getAttribute($(ids.deviceFormType), 'aria-invalid'), 'true');
+      const formError = (await page().textContent($(ids.deviceFormError)))?.trim() ?? '';
+      assert.is(formError, 'Type is required.', 'the message above the form names the field too');
+      assert.not.match(formError, /Too small|body\.|characters/);
+      await keepScreenshot('desktop-add-device-error');
+    } finally {
+      // Closed whatever happened, so the steps after this one start from the list.
+      await page().click($(ids.deviceFormCancel));
+      await page().waitForSelector($(ids.deviceDialog), { state: 'detached' });
+    }
+    assert.ok(await page().isVisible($(ids.devicesEmpty)), 'nothing was added: the list is still empty');
+  });
+
   dashboard('adding a device shows its token once, with a curl line that uses it', async () => {
     await page().click($(ids.addDeviceButton));
     await page().fill($(ids.deviceFormName), 'Greenhouse sensor');
@@ -138,6 +216,7 @@ if (missing) {
   });
 
   dashboard('the device page shows telemetry sent by the device live', async () => {
+    ctx.consoleErrors.length = 0;
     await page().click(`[data-testid="${testIds.deviceLink}"]`);
     await page().waitForSelector(`${$(ids.deviceView)}[data-live="on"]`);
     await page().waitForSelector($(ids.latestEmpty));
@@ -160,19 +239,62 @@ if (missing) {
     await page().screenshot({ path: 'test-output/dashboard.png', fullPage: true });
   });
 
-  dashboard('the Forecast card shows a forecast of the one point, or says why there is none', async () => {
+  dashboard('with one point, the Forecast card says in plain words how much history it needs, and nothing is logged as an error', async () => {
     await page().waitForSelector($(ids.forecastCard));
     assert.is(await page().inputValue($(ids.forecastKey)), 'temperature', 'the key picker starts on temperature');
-    const card = await page().waitForSelector(`${$(ids.forecastCard)}:is([data-state="ready"], [data-state="empty"])`);
-    if ((await card.getAttribute('data-state')) === 'ready') {
-      await page().waitForSelector(`${$(ids.forecastChart)} canvas`);
-      assert.match((await page().textContent($(ids.forecastModel))) ?? '', /Model \S+/);
-    } else {
-      const detail = (await page().textContent(`${$(ids.forecastEmpty)} .muted`))?.trim() ?? '';
-      assert.ok(detail.length > 0, 'the empty state carries the problem detail');
-    }
+    await page().waitForSelector(`${$(ids.forecastCard)}[data-state="empty"]`);
+    const detail = (await page().textContent(`${$(ids.forecastEmpty)} .muted`))?.trim() ?? '';
+    assert.match(detail, /^Not enough history yet to forecast temperature: needs 3 points .* and has 0\./);
+    assert.not.match(detail, /query\.key|nothing to forecast from/, 'not the validator\'s words');
     assert.not.ok(await page().$($(ids.forecastError)), 'no error shown');
+    assert.equal(ctx.consoleErrors, [], 'console errors since the device page opened');
     assert.equal(ctx.pageErrors, []);
+    await keepScreenshot('desktop-device-first-value');
+  });
+
+  dashboard('relative times tick: the latest value\'s time changes within a few seconds without a reload', async () => {
+    // The Time column of the row: its last cell.
+    const time = `[data-testid="${testIds.latestRow}"][data-key="temperature"] > td:last-child`;
+    await page().waitForSelector(time);
+    const before = (await page().textContent(time))?.trim() ?? '';
+    await page().waitForFunction(
+      ([selector, text]) => document.querySelector(selector!)?.textContent?.trim() !== text,
+      [time, before],
+      { timeout: 5000 },
+    );
+    const after = (await page().textContent(time))?.trim() ?? '';
+    assert.match(after, /second|minute/, `${before} → ${after}`);
+  });
+
+  dashboard('History draws one chart per key, each on its own scale, and leaves a stretch with no data as a gap', async () => {
+    const minute = 60_000;
+    const now = Date.now();
+    // Two runs of ten minutes with half an hour of silence between; a counter in the thousands beside a temperature.
+    const times = [...Array.from({ length: 10 }, (_, i) => now - (50 - i) * minute), ...Array.from({ length: 10 }, (_, i) => now - (9 - i) * minute - 5000)];
+    const points = times.map((ts, i) => ({ ts, values: { temperature: 20 + (i % 3) * 0.5, counter: 1000 + i * 10 } }));
+    const sent = await deviceCall('POST', '/telemetry', points);
+    assert.is(sent.status, 202, await sent.text());
+
+    const chart = (key: string) => `${$(ids.historyChart)} [data-chart-key="${key}"]`;
+    const deadline = Date.now() + waitMs;
+    let gaps = 0;
+    while (Date.now() < deadline) {
+      await page().click($(ids.historyRefresh));
+      await page().waitForSelector(`${$(ids.historyChart)}[data-keys="counter,temperature"]`, { timeout: 2000 }).catch(() => undefined);
+      gaps = Number((await page().$(chart('temperature'))) ? await page().getAttribute(chart('temperature'), 'data-gaps') : 0);
+      if (gaps > 0 && Number(await page().getAttribute(chart('counter'), 'data-points')) >= 20) break;
+      await page().waitForTimeout(300);
+    }
+    assert.is(await page().locator(`${$(ids.historyChart)} .uplot`).count(), 2, 'a chart for each of counter and temperature');
+    assert.ok(gaps >= 1, `the temperature chart has a null in its data where the half hour of silence is (data-gaps=${gaps})`);
+    assert.ok(Number(await page().getAttribute(chart('counter'), 'data-gaps')) >= 1, 'and so does the counter');
+    const yMax = async (key: string) => Number(await page().getAttribute(chart(key), 'data-y-max'));
+    const yMin = async (key: string) => Number(await page().getAttribute(chart(key), 'data-y-min'));
+    assert.ok((await yMax('temperature')) < 100, `temperature is on a scale of its own (up to ${await yMax('temperature')})`);
+    assert.ok((await yMin('counter')) > 100, `the counter's scale starts near its values (${await yMin('counter')})`);
+    // The live chart draws the same way: one chart per key that arrived live.
+    await page().waitForSelector(`${$(ids.liveChart)} [data-chart-key="counter"] canvas`);
+    await page().waitForSelector(`${$(ids.liveChart)} [data-chart-key="temperature"] canvas`);
   });
 
   dashboard('with three days of hourly history the Forecast card charts a forecast and its band', async () => {
@@ -326,8 +448,64 @@ if (missing) {
     await page().waitForSelector($(cardIds.commandsMore), { state: 'hidden' });
   });
 
+  dashboard('the fleet overview counts the devices, online and offline, by type, and the open alerts', async () => {
+    for (const [name, type] of [['Cellar hygrometer', 'hygrometer'], ['Attic hygrometer', 'hygrometer'], ['Porch thermometer', 'thermometer']] as const) {
+      const added = await userCall('POST', '/devices', { name, type });
+      assert.is(added.status, 201, await added.text());
+    }
+    await page().goto(`${ctx.platform!.url}/#/devices`);
+    await page().waitForSelector(`[data-testid="${testIds.deviceRow}"]`);
+    const overview = await page().waitForSelector(`${$(ids.fleetOverview)}[data-state="ready"][data-total="4"]`);
+    const online = ((await (await userCall('GET', '/devices?online=true&limit=1')).json()) as { total: number }).total;
+    const open = ((await (await userCall('GET', '/alerts?state=open&limit=500')).json()) as { items: unknown[] }).items.length;
+    assert.ok(online >= 1, 'the greenhouse sensor sent telemetry a moment ago');
+    assert.ok(open >= 1, 'its humidity alert is still open (acknowledged is not cleared)');
+    assert.is(await overview.getAttribute('data-online'), String(online));
+    assert.is(await overview.getAttribute('data-offline'), String(4 - online));
+    assert.is(await overview.getAttribute('data-open-alerts'), String(open));
+    assert.match((await page().textContent($(ids.fleetOnline))) ?? '', new RegExp(`Online\\s*${online}`));
+    const types = await page().$$eval(`[data-testid="${testIds.fleetType}"]`, (items) => items.map((item) => [item.getAttribute('data-type'), item.getAttribute('data-count')]));
+    assert.equal(types, [['hygrometer', '2'], ['thermometer', '2']]);
+    assert.match((await page().textContent($(ids.fleetLastData))) ?? '', /Last data\s*(now|\d+ seconds? ago)/);
+    await keepScreenshot('desktop-devices');
+    await page().click(`[data-testid="${testIds.deviceRow}"][data-device-id="${ctx.deviceId}"] [data-testid="${testIds.deviceLink}"]`);
+    await page().waitForSelector(`${$(ids.historyChart)} .uplot`);
+    await page().waitForSelector(`${$(ids.forecastCard)}:not([data-state="loading"])`);
+    await keepScreenshot('desktop-device');
+  });
+
+  dashboard('at phone size (390 px) the device list shows Connection and Last seen within the screen, and nothing scrolls sideways', async () => {
+    await page().setViewportSize(phone);
+    try {
+      await page().goto(`${ctx.platform!.url}/#/devices`);
+      const row = `[data-testid="${testIds.deviceRow}"][data-device-id="${ctx.deviceId}"]`;
+      await page().waitForSelector(row);
+      for (const heading of ['Name', 'Connection', 'Last seen']) {
+        const cell = await cellOf(row, heading);
+        assert.ok(cell && cell.width > 0 && cell.height > 0 && cell.shown, `the ${heading} cell is laid out and shown: ${JSON.stringify(cell)}`);
+        assert.ok(cell.left >= 0 && cell.right <= phone.width, `the ${heading} cell lies within the 390 px screen: ${JSON.stringify(cell)}`);
+      }
+      assert.match((await cellOf(row, 'Connection'))?.text ?? '', /Online|Offline/);
+      assert.match((await cellOf(row, 'Last seen'))?.text ?? '', /ago|now|Never/);
+      const overflow = await page().evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.is(overflow, 0, 'the page is no wider than the screen');
+      await keepScreenshot('phone-devices');
+
+      await page().click(`${row} [data-testid="${testIds.deviceLink}"]`);
+      await page().waitForSelector(`${$(ids.historyChart)} .uplot`);
+      await page().waitForSelector(`${$(ids.forecastCard)}:not([data-state="loading"])`);
+      const chartBox = await boxOf(`${$(ids.historyChart)} .uplot`);
+      assert.ok(chartBox.right <= phone.width, `the history charts fit the screen: ${JSON.stringify(chartBox)}`);
+      const deviceOverflow = await page().evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.is(deviceOverflow, 0, 'the device page is no wider than the screen');
+      await keepScreenshot('phone-device');
+    } finally {
+      await page().setViewportSize(desktop);
+    }
+  });
+
   dashboard('under its Content-Security-Policy a new visitor registers, signs in and gets the live device list, with no violation or console message', async () => {
-    const context = await ctx.browser!.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    const context = await ctx.browser!.newContext({ viewport: desktop, locale: 'en-US' });
     try {
       // An init script runs before the page's own and is not subject to its CSP.
       await context.addInitScript(() => {
@@ -340,6 +518,11 @@ if (missing) {
       const messages: string[] = [];
       fresh.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`));
       fresh.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`));
+      // Nothing the page asks for is missing: the favicon is the data: URL in index.html, not a /favicon.ico 404.
+      const failed: string[] = [];
+      fresh.on('response', (answer) => {
+        if (answer.status() >= 400) failed.push(`${answer.status()} ${answer.url()}`);
+      });
 
       const response = await fresh.goto(`${ctx.platform!.url}/`);
       assert.match((await response?.allHeaders())?.['content-security-policy'] ?? '', /script-src 'self'/, 'the page is served with its CSP');
@@ -356,6 +539,8 @@ if (missing) {
 
       assert.equal(await fresh.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), [], 'securitypolicyviolation events');
       assert.equal(messages, [], 'console messages');
+      assert.equal(failed, [], 'failed requests');
+      assert.match((await fresh.getAttribute('link[rel="icon"]', 'href')) ?? '', /^data:image\/svg\+xml,/);
     } finally {
       await context.close();
     }
@@ -367,3 +552,32 @@ if (missing) {
 }
 
 dashboard.run();
+
+/** The pure parts behind the pages, run in Node: no browser needed. */
+const parts = suite('dashboard parts');
+
+parts('a validator message becomes a sentence naming the field', () => {
+  assert.is(plainFieldError('Type', 'Too small: expected string to have >=1 characters'), 'Type is required.');
+  assert.is(plainFieldError('Name', 'Too big: expected string to have <=200 characters'), 'Name can be at most 200 characters.');
+  assert.is(plainFieldError('Password', 'Too small: expected string to have >=12 characters'), 'Password needs at least 12 characters.');
+  assert.is(plainFieldError('Value', 'Invalid input: expected number, received undefined'), 'Value is required.');
+  assert.is(plainFieldError('For seconds', 'Too small: expected number to be >=1'), 'For seconds must be 1 or more.');
+  assert.is(plainFieldError('When', 'Invalid option: expected one of "gt"|"lt"'), 'When must be one of gt, lt.');
+  assert.is(plainFieldError('Interval', 'at most 1d'), 'Interval: at most 1d.', 'an unknown message keeps its words, after the field');
+  assert.is(labelOfPath('body.forSeconds'), 'For seconds');
+  assert.is(labelOfPath('body.tags.0'), 'Tags');
+});
+
+parts('a series keeps a gap as a null where points are much further apart than their step', () => {
+  const minute = 60_000;
+  const points = [0, 1, 2, 30, 31].map((m) => ({ ts: m * minute, value: m }));
+  const bucketed = withGaps(points, minute);
+  assert.equal(bucketed.xs, [0, 1, 2, 3, 30, 31].map((m) => m * minute));
+  assert.equal(bucketed.ys, [0, 1, 2, null, 30, 31]);
+  assert.is(bucketed.gaps, 1);
+  // Raw points: the step is their usual spacing.
+  assert.is(withGaps(points).gaps, 1);
+  assert.is(withGaps([0, 1, 2, 3].map((m) => ({ ts: m * minute, value: m })), minute).gaps, 0, 'no gap where none is');
+});
+
+parts.run();

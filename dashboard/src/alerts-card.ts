@@ -3,9 +3,10 @@
  * Acknowledge button, kept current by the socket's `alert` event, and a small form to add a rule.
  */
 import { messageOf } from './api.ts';
-import { dateTime, fill, h, timeAgo } from './dom.ts';
+import { dateTime, fill, h } from './dom.ts';
 import { busy, clearErrors, field, showErrors } from './forms.ts';
 import { ids, testIds } from './ids.ts';
+import { relativeTime } from './relative-time.ts';
 import type { AppContext } from './main.ts';
 import type { Alert, AlertRuleFields, AlertRuleOp } from './types.ts';
 
@@ -44,9 +45,9 @@ export function renderAlertsCard(host: HTMLElement, app: AppContext, deviceId: s
       'tr',
       { 'data-testid': testIds.alertRow, 'data-alert-id': alert.id, 'data-state': alert.state },
       h('th', { scope: 'row' }, h('code', {}, alert.key)),
-      h('td', { class: alert.state === 'open' ? 'alert-open' : 'muted' }, alert.state === 'open' ? 'Open' : `Cleared ${alert.clearedAt ? timeAgo(alert.clearedAt) : ''}`),
+      h('td', { class: alert.state === 'open' ? 'alert-open' : 'muted' }, alert.state === 'open' ? 'Open' : ['Cleared ', alert.clearedAt ? relativeTime(alert.clearedAt) : null]),
       h('td', {}, alert.value === null ? '—' : String(alert.value)),
-      h('td', { title: dateTime(alert.openedAt) }, timeAgo(alert.openedAt)),
+      h('td', {}, relativeTime(alert.openedAt)),
       h('td', {}, ack),
     );
   }
@@ -71,7 +72,7 @@ export function renderAlertsCard(host: HTMLElement, app: AppContext, deviceId: s
     { id: ids.ruleForm, class: 'rule-form', novalidate: true },
     h('h3', {}, 'Add a rule'),
     formError,
-    field({ id: ids.ruleKey, label: 'Key', name: 'key', required: true, placeholder: 'temperature' }),
+    field({ id: ids.ruleKey, label: 'Key', name: 'key', required: true, placeholder: 'e.g. temperature' }),
     field({ id: ids.ruleOp, label: 'When', name: 'op', required: true }, op),
     number(ids.ruleValue, 'Value', 'value'),
     number(ids.ruleLow, 'Low', 'low'),

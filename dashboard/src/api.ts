@@ -83,6 +83,22 @@ export class Api {
     return this.call('GET', `/devices?${query}`);
   }
 
+  /**
+   * One page of the whole fleet (no text search) narrowed by the search's own filters; `total` counts every
+   * match, so `limit: 1` is a count.
+   */
+  fleetPage(filters: { online?: boolean; type?: string; limit: number }): Promise<DevicePage> {
+    const query = new URLSearchParams({ limit: String(filters.limit), sort: '-createdAt' });
+    if (filters.online !== undefined) query.set('online', String(filters.online));
+    if (filters.type !== undefined) query.set('type', filters.type);
+    return this.call('GET', `/devices?${query}`);
+  }
+
+  /** Open alerts of every device, newest first; at most `limit` (the API allows 500), `nextCursor` set when there are more. */
+  openAlerts(limit: number): Promise<{ items: Alert[]; nextCursor: string | null }> {
+    return this.call('GET', `/alerts?${new URLSearchParams({ state: 'open', limit: String(limit) })}`);
+  }
+
   getDevice(id: string): Promise<Device> {
     return this.call('GET', `/devices/${encodeURIComponent(id)}`);
   }

@@ -9,10 +9,11 @@
  */
 import { ApiError, messageOf } from './api.ts';
 import { parseJsonObject } from './config-card.ts';
-import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
+import { dateTime, fill, h, loading } from './dom.ts';
 import { busy, clearErrors, field, showErrors } from './forms.ts';
 import type { AppContext } from './main.ts';
 import { commandIds } from './ids.ts';
+import { relativeTime } from './relative-time.ts';
 
 export type CommandStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
 
@@ -90,7 +91,7 @@ export function renderCommandsCard(host: HTMLElement, app: AppContext, deviceId:
       { 'data-testid': commandIds.row, 'data-command-id': command.id, 'data-status': command.status, class: changed.has(command.id) ? 'updated' : null },
       h('th', { scope: 'row' }, h('code', {}, command.name), params ? h('div', { class: 'muted small command-params', title: params }, clip(params)) : null),
       h('td', {}, statusBadge(command)),
-      h('td', { title: dateTime(command.createdAt) }, h('time', { datetime: command.createdAt }, timeAgo(command.createdAt))),
+      h('td', {}, relativeTime(command.createdAt)),
       h('td', { class: 'command-result' }, resultOf(command)),
     );
   }
@@ -129,8 +130,8 @@ export function renderCommandsCard(host: HTMLElement, app: AppContext, deviceId:
     }
   }
 
-  const name = field({ id: commandIds.name, label: 'Name', name: 'name', required: true, placeholder: 'reboot', maxlength: 64 });
-  const timeout = field({ id: commandIds.timeout, label: 'Timeout (s)', name: 'timeoutSeconds', type: 'number', placeholder: '60' });
+  const name = field({ id: commandIds.name, label: 'Name', name: 'name', required: true, placeholder: 'e.g. reboot', maxlength: 64 });
+  const timeout = field({ id: commandIds.timeout, label: 'Timeout (s)', name: 'timeoutSeconds', type: 'number', placeholder: 'e.g. 60' });
   const timeoutInput = timeout.querySelector('input')!;
   timeoutInput.min = '1';
   timeoutInput.max = '86400';
@@ -217,14 +218,10 @@ export function renderCommandsCard(host: HTMLElement, app: AppContext, deviceId:
     take(command);
     render();
   });
-  const ticker = setInterval(() => {
-    if (commands.size) render();
-  }, 30_000);
   void loadPage();
 
   return () => {
     closed = true;
-    clearInterval(ticker);
     stopLive();
   };
 }

@@ -9,10 +9,11 @@
  * `#config-sync[data-in-sync]` (`true` | `false`).
  */
 import { ApiError, messageOf } from './api.ts';
-import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
+import { fill, h, loading } from './dom.ts';
 import { busy } from './forms.ts';
 import type { AppContext } from './main.ts';
 import { configIds } from './ids.ts';
+import { relativeTime } from './relative-time.ts';
 
 /** `GET /devices/{id}/config` `.desired`, and what `PUT` answers (then `updatedAt` is always set). */
 export interface DesiredConfig {
@@ -165,7 +166,7 @@ export function renderConfigCard(host: HTMLElement, app: AppContext, deviceId: s
     fill(
       desiredMeta,
       desired.version === 0 ? 'Never set: the device gets {}. ' : `Version ${desired.version}`,
-      when ? [' · updated ', h('time', { datetime: when, title: dateTime(when) }, timeAgo(when))] : null,
+      when ? [' · updated ', relativeTime(when)] : null,
       loadedVersion < desired.version ? h('span', { class: 'newer' }, ` · version ${desired.version} was saved elsewhere; you are editing version ${loadedVersion}`) : null,
     );
   }
@@ -182,7 +183,7 @@ export function renderConfigCard(host: HTMLElement, app: AppContext, deviceId: s
       reportedMeta,
       reported.version === null ? 'No version' : `Version ${reported.version}`,
       ' · reported ',
-      h('time', { datetime: when, title: dateTime(when) }, timeAgo(when)),
+      relativeTime(when),
     );
     fill(reportedBody, h('pre', { class: 'json-view', tabindex: 0, 'aria-label': 'Reported state' }, pretty(reported.state)));
   }
@@ -297,11 +298,6 @@ export function renderConfigCard(host: HTMLElement, app: AppContext, deviceId: s
     else takeReported({ version: event.version, state: event.state, reportedAt: event.reportedAt });
     render();
   });
-  // Relative times ("2 minutes ago") age while the page is open.
-  const ticker = setInterval(() => {
-    renderDesired();
-    renderReported();
-  }, 30_000);
   void load().catch((error: unknown) => {
     if (closed || root.dataset.state === 'ready') return;
     root.dataset.state = 'error';
@@ -310,7 +306,6 @@ export function renderConfigCard(host: HTMLElement, app: AppContext, deviceId: s
 
   return () => {
     closed = true;
-    clearInterval(ticker);
     stopLive();
   };
 }

@@ -10,11 +10,12 @@ import { onlineBadge, statusPill, tagList } from './badges.ts';
 import { renderCommandsCard } from './commands-card.ts';
 import { renderConfigCard } from './config-card.ts';
 import { confirmDialog, deviceDialog, tokenDialog } from './dialogs.ts';
-import { dateTime, fill, formatValue, h, loading, timeAgo } from './dom.ts';
+import { dateTime, fill, formatValue, h, loading } from './dom.ts';
 import { ForecastCard } from './forecast-card.ts';
 import { HistoryChart } from './history-chart.ts';
 import { ids, testIds } from './ids.ts';
 import { LiveChart } from './live-chart.ts';
+import { relativeTime } from './relative-time.ts';
 import type { AppContext } from './main.ts';
 import type { Device, TelemetryValue } from './types.ts';
 
@@ -77,7 +78,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
     const rows: [string, Node | string][] = [
       ['Type', d.type],
       ['Tags', tagList(d.tags) ?? h('span', { class: 'muted' }, 'None')],
-      ['Last seen', d.lastSeenAt ? h('time', { datetime: d.lastSeenAt, title: dateTime(d.lastSeenAt) }, timeAgo(d.lastSeenAt)) : h('span', { class: 'muted' }, 'Never')],
+      ['Last seen', d.lastSeenAt ? relativeTime(d.lastSeenAt) : h('span', { class: 'muted' }, 'Never')],
       ['Created', h('time', { datetime: d.createdAt }, dateTime(d.createdAt))],
       ['Updated', h('time', { datetime: d.updatedAt }, dateTime(d.updatedAt))],
       ['Device id', h('code', {}, d.id)],
@@ -125,7 +126,7 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
               { 'data-testid': testIds.latestRow, 'data-key': key },
               h('th', { scope: 'row' }, h('code', {}, key)),
               h('td', { 'data-testid': testIds.latestValue, 'data-key': key, class: `value ${typeof point.value}` }, formatValue(point.value)),
-              h('td', { class: 'muted', title: dateTime(point.ts) }, timeAgo(point.ts)),
+              h('td', { class: 'muted' }, relativeTime(point.ts)),
             );
           }),
         ),
@@ -222,11 +223,6 @@ export function renderDevice(root: HTMLElement, app: AppContext, deviceId: strin
       app.navigate('#/devices');
     }),
   );
-  const ticker = setInterval(() => {
-    if (device) renderDetails(device);
-    if (latest.size) renderLatest();
-  }, 30_000);
-  cleanups.push(() => clearInterval(ticker));
 
   void (async () => {
     try {

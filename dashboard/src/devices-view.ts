@@ -1,14 +1,22 @@
 /**
- * The device list (`#/devices`): search, online state kept current by the socket's `device:status`, and
- * adding a device (its token is shown once, right after).
+ * The device list (`#/devices`): the fleet overview (fleet-overview.ts), search, online state kept current by
+ * the socket's `device:status`, and adding a device (its token is shown once, right after).
+ *
+ * The columns run from what matters most (name, connection, last seen) to the least; on a phone the table
+ * becomes one stacked card per device (styles.css), each cell labelled by its `data-label`.
  */
 import { messageOf } from './api.ts';
 import { onlineBadge, statusPill, tagList } from './badges.ts';
 import { deviceDialog, tokenDialog } from './dialogs.ts';
-import { dateTime, fill, h, loading, timeAgo } from './dom.ts';
+import { fill, h, loading } from './dom.ts';
+import { FleetOverview, loadFleetFigures } from './fleet-overview.ts';
 import { ids, testIds } from './ids.ts';
 import type { AppContext } from './main.ts';
+import { relativeTime } from './relative-time.ts';
 import type { Device } from './types.ts';
+
+/** Most important first: on a narrow screen the first ones are the ones surely seen. */
+const columns = ['Name', 'Connection', 'Last seen', 'Type', 'Status'];
 
 export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   let devices: Device[] = [];
@@ -27,12 +35,15 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   const add = h('button', { id: ids.addDeviceButton, type: 'button', class: 'primary' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'Add device');
   const count = h('p', { id: ids.devicesCount, class: 'muted', 'aria-live': 'polite' });
   const body = h('div', { class: 'card table-card' });
+  const overview = new FleetOverview();
+  let overviewRequest = 0;
 
   root.replaceChildren(
     h(
       'section',
       { id: ids.devicesView, 'aria-labelledby': 'devices-heading' },
       h('div', { class: 'page-head' }, h('div', {}, h('h1', { id: 'devices-heading' }, 'Devices'), count), h('div', { class: 'page-actions' }, search, add)),
+      overview.element,
       body,
     ),
   );
@@ -56,6 +67,25 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
     }
   }
 
+  /** The overview is the whole fleet's, asked again when something it counts may have changed. */
+  async function loadOverview(): Promise<void> {
+    const mine = ++overviewRequest;
+    try {
+      const figures = await loadFleetFigures(app.api);
+      if (mine === overviewRequest) overview.show(figures);
+    } catch (error) {
+      if (mine === overviewRequest) overview.failed(error);
+    }
+  }
+  let overviewPending: ReturnType<typeof setTimeout> | undefined;
+  /** Status changes and alerts come in bursts (a fleet reconnecting): one reload a second at most. */
+  function overviewChanged(): void {
+    overviewPending ??= setTimeout(() => {
+      overviewPending = undefined;
+      void loadOverview();
+    }, 1000);
+  }
+
   function render(): void {
     count.textContent = total > devices.length ? `Showing ${devices.length} of ${total}` : `${total} ${total === 1 ? 'device' : 'devices'}`;
     if (!devices.length) {
@@ -68,7 +98,7 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
         'table',
         { class: 'table' },
         h('caption', { class: 'visually-hidden' }, 'Your devices'),
-        h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Status', 'Connection', 'Last seen'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...columns.map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', { id: ids.deviceList }, ...devices.map(row)),
       ),
     );
@@ -84,11 +114,11 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
     const tr = h(
       'tr',
       { 'data-testid': testIds.deviceRow, 'data-device-id': device.id, class: 'clickable' },
-      h('td', {}, h('a', { href, class: 'device-name', 'data-testid': testIds.deviceLink }, device.name), tagList(device.tags)),
-      h('td', {}, device.type),
-      h('td', {}, statusPill(device.status)),
-      h('td', {}, onlineBadge(device.online)),
-      h('td', { class: 'muted', title: device.lastSeenAt ? dateTime(device.lastSeenAt) : '' }, device.lastSeenAt ? timeAgo(device.lastSeenAt) : 'Never'),
+      h('td', { class: 'cell-name' }, h('a', { href, class: 'device-name', 'data-testid': testIds.deviceLink }, device.name), tagList(device.tags)),
+      h('td', { class: 'cell-connection', 'data-label': 'Connection' }, onlineBadge(device.online)),
+      h('td', { class: 'cell-last-seen muted', 'data-label': 'Last seen' }, device.lastSeenAt ? relativeTime(device.lastSeenAt) : 'Never'),
+      h('td', { class: 'cell-type', 'data-label': 'Type' }, device.type),
+      h('td', { class: 'cell-status', 'data-label': 'Status' }, statusPill(device.status)),
     );
     // The whole row opens the device; the link inside stays the keyboard and screen-reader way in.
     tr.addEventListener('click', (event) => {
@@ -123,6 +153,7 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   async function addDevice(): Promise<void> {
     const created = await deviceDialog({ save: (fields) => app.api.addDevice(fields) });
     if (!created) return;
+    void loadOverview();
     await load();
     await tokenDialog({ device: created.device, token: created.deviceToken });
   }
@@ -138,6 +169,7 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   add.addEventListener('click', () => void addDevice());
 
   const stopStatus = app.live.onStatus((event) => {
+    overviewChanged();
     const device = devices.find((d) => d.id === event.deviceId);
     if (!device) return;
     device.online = event.online;
@@ -145,6 +177,7 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
     refreshRow(device);
   });
   const stopTelemetry = app.live.onTelemetry((event) => {
+    overview.dataArrived(Math.min(event.ts, Date.now()));
     const device = devices.find((d) => d.id === event.deviceId);
     if (!device) return;
     device.lastSeenAt = new Date(Math.max(event.ts, Date.parse(device.lastSeenAt ?? '') || 0)).toISOString();
@@ -156,15 +189,18 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
     if (devices.length === before) return;
     total -= 1;
     render();
+    void loadOverview();
   });
-  // Relative times ("2 minutes ago") age while the page stays open.
-  const ticker = setInterval(() => devices.length && render(), 30_000);
+  const stopAlerts = app.live.onAlert(() => overviewChanged());
 
   void load();
+  void loadOverview();
   return () => {
     request += 1;
+    overviewRequest += 1;
     clearTimeout(debounce);
-    clearInterval(ticker);
+    clearTimeout(overviewPending);
+    stopAlerts();
     stopStatus();
     stopTelemetry();
     stopDeleted();

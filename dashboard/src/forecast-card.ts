@@ -1,21 +1,36 @@
 /**
  * The Forecast card of a device page: one numeric key, a horizon and an interval; the last day of history
  * (averaged per interval, `GET /devices/{id}/telemetry`) followed by the forecast and its confidence band
- * (`GET /devices/{id}/forecast`). A 400 means the key has too little numeric history: its detail is shown
- * as an empty state, not as an error.
+ * (`GET /devices/{id}/forecast`).
+ *
+ * It asks what history exists before asking for a forecast: one count per 15 minutes over the week the
+ * forecast reads. That picks the interval (1 hour once there is a day of whole hours, else 15 minutes, unless
+ * the reader chose one) and, on a fresh device, says in plain words how much history is missing, instead of
+ * sending a request that can only fail (a 400, which the browser logs as a console error).
  */
 import uPlot from 'uplot';
 import { ApiError, messageOf, type Api } from './api.ts';
 import { fill, formatValue, h, labelled, loading, select } from './dom.ts';
+import { axisStyles } from './time-chart.ts';
 import { ids } from './ids.ts';
 import type { Forecast } from './types.ts';
 
-const day = 24 * 60 * 60_000;
+const minute = 60_000;
+const day = 24 * 60 * minute;
+/** The window the forecast is fitted on (functions/monitoring/model/forecast-history.ts). */
+const historyWindowMs = 7 * day;
 const horizons = ['6h', '24h', '48h'];
+/**
+ * Coarsest first: the card picks the first with `preferFrom` whole buckets of history, else the finest. A few
+ * hours are a trend of 3 points in hours but of 12 in quarters; from a day on, hours are smoother and
+ * reach further.
+ */
 const intervals = [
-  { value: '15m', label: '15 minutes' },
-  { value: '1h', label: '1 hour' },
+  { value: '1h', label: '1 hour', words: 'hour', ms: 60 * minute, preferFrom: 24 },
+  { value: '15m', label: '15 minutes', words: '15-minute interval', ms: 15 * minute, preferFrom: 3 },
 ];
+/** Fewer whole buckets than this and the model only repeats the last value (forecast.ts): not a forecast. */
+const minForecastBuckets = 3;
 const historyColor = '#4f46e5';
 const forecastColor = '#d97706';
 
@@ -27,6 +42,10 @@ export class ForecastCard {
   private readonly key = h('select', { id: ids.forecastKey });
   private readonly horizon = select(ids.forecastHorizon, horizons.map((value) => ({ value, label: value })), '24h');
   private readonly interval = select(ids.forecastInterval, intervals, '1h');
+  /** Set once the reader picks an interval; until then the card picks the one the history supports. */
+  private intervalChosen = false;
+  /** While there is not enough history: asks again when the next bucket is whole, as that is when it can change. */
+  private recheck: ReturnType<typeof setTimeout> | undefined;
   private readonly status = h('div', { class: 'chart-status', 'aria-live': 'polite' });
   private readonly info = h('div', { class: 'forecast-info' });
   private readonly chart = h('div', { id: ids.forecastChart, class: 'chart', role: 'img', 'aria-label': 'Forecast chart' });
@@ -37,6 +56,7 @@ export class ForecastCard {
     private readonly api: Api,
     private readonly deviceId: string,
   ) {
+    this.interval.addEventListener('change', () => (this.intervalChosen = true));
     for (const control of [this.key, this.horizon, this.interval]) control.addEventListener('change', () => void this.load());
     fill(
       this.root,
@@ -64,19 +84,34 @@ export class ForecastCard {
 
   destroy(): void {
     this.request += 1;
+    clearTimeout(this.recheck);
     this.resize.disconnect();
     this.clearPlot();
   }
 
   private async load(): Promise<void> {
     const request = ++this.request;
+    clearTimeout(this.recheck);
     const key = this.key.value;
     if (!key) return;
-    const interval = this.interval.value;
     this.root.dataset.state = 'loading';
     fill(this.status, loading('Loading the forecast…'));
     const to = Date.now();
     try {
+      const buckets = await this.wholeBuckets(key, to);
+      if (request !== this.request) return;
+      const count = (i: (typeof intervals)[number]) => buckets.get(i.value) ?? 0;
+      const picked = this.intervalChosen ? intervals.find((i) => i.value === this.interval.value) : intervals.find((i) => count(i) >= i.preferFrom);
+      const chosen = picked ?? intervals.at(-1)!;
+      this.interval.value = chosen.value;
+      if (count(chosen) < minForecastBuckets) {
+        this.showNotEnough(key, chosen, count(chosen));
+        // The finest interval's next bucket ends first; a few seconds later its values are stored.
+        const finest = intervals.at(-1)!.ms;
+        this.recheck = setTimeout(() => void this.load(), finest - (to % finest) + 5000);
+        return;
+      }
+      const interval = chosen.value;
       const [history, forecast] = await Promise.all([
         this.api.telemetry(this.deviceId, { keys: [key], from: to - day, to, interval, agg: 'avg' }),
         this.api.forecast(this.deviceId, { key, horizon: this.horizon.value, interval }),
@@ -103,12 +138,39 @@ export class ForecastCard {
       this.clearPlot();
       fill(this.info);
       if (error instanceof ApiError && error.status === 400) {
-        this.showEmpty('No forecast yet', error.message);
+        // The history counted a moment ago no longer reaches (a bucket just ended, or data was deleted).
+        this.showEmpty('No forecast yet', 'Not enough history yet to forecast: wait for the device to send more values.');
         return;
       }
       this.root.dataset.state = 'error';
       fill(this.status, h('p', { id: ids.forecastError, class: 'alert error', role: 'alert' }, `The forecast could not be loaded: ${messageOf(error)}`));
     }
+  }
+
+  /**
+   * How many whole buckets of each interval hold a value of `key` in the forecast's window; the bucket now in
+   * progress does not count, as the forecast leaves it out. One query: whole hours are read off the quarters.
+   */
+  private async wholeBuckets(key: string, now: number): Promise<Map<string, number>> {
+    const finest = intervals.at(-1)!;
+    const answer = await this.api.telemetry(this.deviceId, { keys: [key], from: now - historyWindowMs, to: now, interval: finest.value, agg: 'count' });
+    const counts = new Map<string, number>();
+    for (const interval of intervals) {
+      const current = Math.floor(now / interval.ms) * interval.ms;
+      const starts = new Set(answer.items.filter((p) => p.key === key && p.ts < current && Number(p.value) > 0).map((p) => Math.floor(p.ts / interval.ms)));
+      counts.set(interval.value, starts.size);
+    }
+    return counts;
+  }
+
+  private showNotEnough(key: string, interval: (typeof intervals)[number], have: number): void {
+    const missing = minForecastBuckets - have;
+    const wait = Math.round((missing * interval.ms) / minute);
+    this.showEmpty(
+      'Not enough history yet',
+      `Not enough history yet to forecast ${key}: needs ${minForecastBuckets} points (values in ${minForecastBuckets} whole ${interval.words}s) and has ${have}. ` +
+        `With the device sending, a forecast can be made in about ${wait >= 60 ? `${Math.round(wait / 60)} hour${wait >= 90 ? 's' : ''}` : `${wait} minutes`}.`,
+    );
   }
 
   private draw(key: string, past: { ts: number; value: number }[], forecast: Forecast): void {
@@ -129,10 +191,7 @@ export class ForecastCard {
   }
 
   private options(key: string): uPlot.Options {
-    const style = getComputedStyle(document.documentElement);
-    const axis = style.getPropertyValue('--chart-axis').trim() || '#6b7280';
-    const grid = style.getPropertyValue('--chart-grid').trim() || '#e5e7eb';
-    const axisStyle: uPlot.Axis = { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const axes = axisStyles();
     const value = (_plot: uPlot, v: number | null) => (v == null ? '—' : formatValue(v));
     return {
       width: this.width(),
@@ -140,7 +199,7 @@ export class ForecastCard {
       ms: 1,
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
-      axes: [axisStyle, { ...axisStyle, size: 56 }],
+      axes: [axes.x, axes.y],
       series: [
         { label: 'Time', value: (_plot, ts) => (ts == null ? '—' : new Date(ts).toLocaleString()) },
         { label: key, stroke: historyColor, width: 2, spanGaps: true, points: { size: 4, fill: historyColor }, value },

@@ -1,10 +1,15 @@
 /**
  * Form building blocks shared by the sign-in pages and the device dialog: a labelled field with a hint and
  * a slot for its error (`#<input id>-error`, tied to the input by aria-describedby), and the code that
- * spreads a problem+json answer over them.
+ * spreads a problem+json answer over them, in plain words that name the field (field-errors.ts).
+ *
+ * A required field is marked in its label (`.required`, a star a screen reader skips: the input's own
+ * `required` attribute already says it) and carries `required`; forms keep `novalidate`, so the message a
+ * reader sees is ours in every browser.
  */
 import { ApiError, messageOf } from './api.ts';
 import { h } from './dom.ts';
+import { labelOfPath, plainFieldError } from './field-errors.ts';
 
 interface FieldOptions {
   id: string;
@@ -34,13 +39,20 @@ export function field(options: FieldOptions, control?: HTMLInputElement | HTMLSe
     });
   input.id = options.id;
   input.name = options.name;
+  input.dataset.label = options.label;
+  if (options.required) input.required = true;
   if (options.value !== undefined) input.value = options.value;
   const described = [options.hint ? `${options.id}-hint` : '', `${options.id}-error`].filter(Boolean).join(' ');
   input.setAttribute('aria-describedby', described);
   return h(
     'div',
     { class: 'field' },
-    h('label', { for: options.id }, options.label, options.required ? null : h('span', { class: 'optional' }, ' (optional)')),
+    h(
+      'label',
+      { for: options.id },
+      options.label,
+      options.required ? h('span', { class: 'required', title: 'required', 'aria-hidden': 'true' }, ' *') : h('span', { class: 'optional' }, ' (optional)'),
+    ),
     input,
     options.hint ? h('p', { class: 'hint', id: `${options.id}-hint` }, options.hint) : null,
     h('p', { class: 'field-error', id: `${options.id}-error`, hidden: true }),
@@ -59,8 +71,10 @@ export function clearErrors(form: HTMLFormElement, formError: HTMLElement): void
 }
 
 /**
- * Shows each field error under its field and the problem's detail above the form. When every error found
- * its field, the detail (which lists them all again, with their paths) gives way to a short pointer.
+ * Shows each field error under its field, as a sentence naming it, and above the form what went wrong: the
+ * one field's sentence, a pointer to the fields marked below, or (for errors no field shows, and problems
+ * without field errors) the sentences or the problem's detail. The validator's wording and the API's paths
+ * (`body.type`) never reach the reader.
  */
 export function showErrors(form: HTMLFormElement, formError: HTMLElement, error: unknown): void {
   clearErrors(form, formError);
@@ -69,20 +83,26 @@ export function showErrors(form: HTMLFormElement, formError: HTMLElement, error:
   if (!(error instanceof ApiError)) return;
   const fields = error.fieldErrors();
   let first: HTMLElement | undefined;
-  let placed = 0;
+  const placed: string[] = [];
+  const unplaced: string[] = [];
   for (const [name, message] of fields) {
     // Paths name array items too (`tags.0`): the field is the first segment.
     const input = form.elements.namedItem(name.split('.')[0] ?? name);
-    if (!(input instanceof HTMLInputElement || input instanceof HTMLSelectElement)) continue;
-    const slot = form.querySelector<HTMLElement>(`#${CSS.escape(input.id)}-error`);
-    if (!slot) continue;
-    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
+    const slot = input instanceof HTMLElement ? form.querySelector<HTMLElement>(`#${CSS.escape(input.id)}-error`) : null;
+    if (!(input instanceof HTMLInputElement || input instanceof HTMLSelectElement || input instanceof HTMLTextAreaElement) || !slot) {
+      unplaced.push(plainFieldError(labelOfPath(name), message));
+      continue;
+    }
+    const sentence = plainFieldError(input.dataset.label ?? labelOfPath(name), message);
+    slot.textContent = slot.textContent ? `${slot.textContent} ${sentence}` : sentence;
     slot.hidden = false;
     input.setAttribute('aria-invalid', 'true');
     first ??= input;
-    placed += 1;
+    placed.push(sentence);
   }
-  if (placed > 0 && placed === fields.size) formError.textContent = placed === 1 ? 'Check the field marked below.' : 'Check the fields marked below.';
+  if (unplaced.length) formError.textContent = unplaced.join(' ');
+  else if (placed.length === 1) formError.textContent = placed[0]!;
+  else if (placed.length > 1) formError.textContent = `Check the ${placed.length} fields marked below.`;
   first?.focus();
 }
 

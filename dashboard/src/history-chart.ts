@@ -1,13 +1,14 @@
 /**
  * The history chart of a device: a time range, an interval (raw points or buckets of 30 s to 1 d) and an
- * aggregation, fetched from `GET /devices/{id}/telemetry`. Raw queries are paged; the chart stops after
+ * aggregation, fetched from `GET /devices/{id}/telemetry`, drawn as one small chart per key (time-chart.ts);
+ * buckets with no data are left as gaps, not bridged. Raw queries are paged; the chart stops after
  * `maxRawPages` pages and says so, rather than pulling a week of raw points into the browser. Intervals
  * that would cut the range into more buckets than the API answers are disabled.
  */
 import { messageOf, type Api, type TelemetryQuery } from './api.ts';
 import { fill, h, labelled, loading, select } from './dom.ts';
 import { ids } from './ids.ts';
-import { align, TimeChart } from './time-chart.ts';
+import { TimeChart } from './time-chart.ts';
 import type { TelemetryPoint } from './types.ts';
 
 const minute = 60_000;
@@ -46,7 +47,7 @@ export class HistoryChart {
   private readonly agg = select(ids.historyAgg, aggregations, 'avg');
   private readonly status = h('div', { class: 'chart-status', 'aria-live': 'polite' });
   private readonly plot = h('div', { id: ids.historyChart, class: 'chart', role: 'img', 'aria-label': 'Telemetry history chart' });
-  private readonly chart = new TimeChart(this.plot, 280);
+  private readonly chart = new TimeChart(this.plot, 180);
 
   constructor(
     host: HTMLElement,
@@ -134,8 +135,8 @@ export class HistoryChart {
         else this.showEmpty('No numeric telemetry yet', 'Once the device sends numbers, their history is charted here.');
         return;
       }
-      const { keys, data } = align(numeric);
-      this.chart.draw(keys, data, [base.from, base.to]);
+      const stepMs = raw ? undefined : intervals.find((i) => i.value === this.interval.value)?.ms;
+      this.chart.draw(numeric, { span: [base.from, base.to], stepMs });
       fill(
         this.status,
         h(

@@ -8,7 +8,9 @@
  * - `#connection-state[data-state]`  `connecting` | `connected` | `disconnected` (the Socket.IO link)
  * - `#device-view[data-live]`        `on` once the relay accepted this device's subscription, else `off`
  * - `#live-chart[data-points]`       how many live telemetry messages with numbers the chart has drawn
- * - `#forecast-card[data-state]`    `loading` | `ready` | `empty` | `error` | `idle` (no numeric key yet)
+ * - `[data-chart-key=<key>]`          one key's chart inside `#live-chart` and `#history-chart` (time-chart.ts), with
+ *                                     `data-gaps` (nulls put in where data is missing), `data-points`, `data-y-min`/`-max`
+ * - `#forecast-card[data-state]`    `loading` | `ready` | `empty` (not enough history yet) | `error` | `idle` (no numeric key yet)
  * - `[data-testid=online-badge][data-online]`  `true` | `false`
  *
  * Field errors of a form sit in `#<input id>-error`, e.g. `#register-password-error`.
@@ -47,6 +49,16 @@ export const ids = {
   devicesCount: 'devices-count',
   devicesEmpty: 'devices-empty',
   devicesError: 'devices-error',
+
+  // the fleet overview above the device list (fleet-overview.ts); its figures are also data attributes:
+  // #fleet-overview[data-state=loading|ready|error][data-total][data-online][data-offline][data-open-alerts]
+  fleetOverview: 'fleet-overview',
+  fleetTotal: 'fleet-total',
+  fleetOnline: 'fleet-online',
+  fleetOffline: 'fleet-offline',
+  fleetOpenAlerts: 'fleet-open-alerts',
+  fleetByType: 'fleet-by-type',
+  fleetLastData: 'fleet-last-data',
 
   // the add / edit dialog
   deviceDialog: 'device-dialog',
@@ -131,6 +143,8 @@ export const testIds = {
   alertRow: 'alert-row',
   /** The Acknowledge button of that row. */
   alertAck: 'alert-ack',
+  /** A type in the fleet overview; `data-type` names it, `data-count` how many devices have it. */
+  fleetType: 'fleet-type',
 } as const;
 
 /** The device page's Configuration card (config-card.ts). */

@@ -1,10 +1,11 @@
 /**
  * The live chart of a device: the numeric values of the telemetry that arrives over the socket while the
- * page is open, over a rolling window. Booleans and strings are left to the latest-values table.
+ * page is open, over a rolling window, one small chart per key (time-chart.ts). Booleans and strings are left
+ * to the latest-values table. A pause much longer than the device's usual spacing shows as a gap.
  */
 import { fill, h } from './dom.ts';
 import { ids } from './ids.ts';
-import { align, TimeChart } from './time-chart.ts';
+import { TimeChart } from './time-chart.ts';
 import type { TelemetryEvent } from './types.ts';
 
 const windowMs = 5 * 60 * 1000;
@@ -31,7 +32,7 @@ export class LiveChart {
     );
     fill(host, this.empty, plot);
     host.dataset.points = '0';
-    this.chart = new TimeChart(plot, 240);
+    this.chart = new TimeChart(plot, 160);
     this.slide = setInterval(() => this.points.length && this.redraw(), slideMs);
   }
 
@@ -54,8 +55,7 @@ export class LiveChart {
     // A device clock a little ahead of ours still shows: the window ends at the later of the two.
     const end = Math.max(Date.now(), ...this.points.map((point) => point.ts));
     this.points = this.points.filter((point) => point.ts >= end - windowMs).slice(-maxPoints);
-    const { keys, data } = align(this.points);
     const oldest = Math.min(end, ...this.points.map((point) => point.ts));
-    this.chart.draw(keys, data, [Math.min(oldest, end - minSpanMs), end]);
+    this.chart.draw(this.points, { span: [Math.min(oldest, end - minSpanMs), end] });
   }
 }

@@ -13,6 +13,7 @@ import { renderDevice } from './device-view.ts';
 import { renderDevices } from './devices-view.ts';
 import { byId } from './dom.ts';
 import { ids } from './ids.ts';
+import { startRelativeClock } from './relative-time.ts';
 import { loadSession } from './session.ts';
 import { LiveConnection, type ConnectionState } from './socket.ts';
 
@@ -132,4 +133,5 @@ byId(ids.logoutButton).addEventListener('click', async () => {
 });
 
 addEventListener('hashchange', route);
+startRelativeClock();
 route();
