@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Cache } from '../shared/ports/cache.ts';
+import type { Cache, Subscription } from '../shared/ports/cache.ts';
+import { settleWithin, until } from './support/wait.ts';
 
 /** Short enough to keep the suite fast, long enough that a few round trips fit well inside it. */
 const TTL_MS = 80;
@@ -426,11 +427,83 @@ export function cacheContract(name: string, make: () => Promise<Cache> | Cache):
     await rejects(cache.sortedCount(k, 0, Number.NaN), 'sortedCount NaN max');
   });
 
+  /** A subscription that records what it hears, and a promise for its first `live`. */
+  function listen(cache: Cache, channel: string) {
+    const heard: string[] = [];
+    const events: string[] = [];
+    let subscription: Subscription | undefined;
+    const live = new Promise<void>((resolve) => {
+      subscription = cache.subscribe(channel, {
+        message: (message) => heard.push(message),
+        live: () => {
+          events.push('live');
+          resolve();
+        },
+        lost: () => events.push('lost'),
+      });
+    });
+    return { heard, events, live, subscription: subscription! };
+  }
+
+  test('a subscription turns live, then hears every message on its channel and no other', async ({ cache }) => {
+    const channel = `${prefix}channel-a`;
+    const a = listen(cache, channel);
+    const other = listen(cache, `${prefix}channel-b`);
+    assert.is(a.subscription.live, false, 'not live before the adapter confirms it');
+    await settleLive([a.live, other.live]);
+    assert.is(a.subscription.live, true);
+    await cache.publish(channel, 'one');
+    await cache.publish(channel, 'two');
+    await until('both messages heard', () => a.heard.length === 2, 3_000);
+    assert.equal(a.heard, ['one', 'two'], 'in order');
+    assert.equal(other.heard, [], 'another channel hears nothing');
+    await Promise.all([a.subscription.unsubscribe(), other.subscription.unsubscribe()]);
+  });
+
+  test('every subscription of a channel hears a message; unsubscribe reports lost and stops delivery', async ({ cache }) => {
+    const channel = `${prefix}channel-many`;
+    const first = listen(cache, channel);
+    const second = listen(cache, channel);
+    await settleLive([first.live, second.live]);
+    await cache.publish(channel, 'both');
+    await until('both subscriptions heard it', () => first.heard.length === 1 && second.heard.length === 1, 3_000);
+    await first.subscription.unsubscribe();
+    assert.is(first.subscription.live, false);
+    assert.equal(first.events, ['live', 'lost']);
+    await cache.publish(channel, 'only the second');
+    await until('the second heard it', () => second.heard.length === 2, 3_000);
+    assert.equal(first.heard, ['both'], 'nothing after unsubscribe');
+    await second.subscription.unsubscribe();
+    await cache.publish(channel, 'nobody');
+  });
+
   test('ping answers', async ({ cache }) => {
     await cache.ping();
   });
 
   test.run();
+}
+
+/**
+ * Kills the Redis subscriber connections of caches with this key prefix (the adapter names them after it), and no
+ * one else's: other runs share the Redis. Answers how many it killed.
+ */
+export async function killRedisSubscribers(admin: { call(...args: string[]): Promise<unknown> }, keyPrefix: string): Promise<number> {
+  const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+  const ids = list
+    .split('\n')
+    .filter((entry) => entry.includes(` name=iotfn-subscriber:${keyPrefix} `))
+    .map((entry) => /\bid=(\d+)/.exec(entry)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const id of ids) await admin.call('CLIENT', 'KILL', 'ID', id);
+  return ids.length;
+}
+
+/** Waits for every `live`, at most 3 s, so a subscription that never confirms fails instead of hanging. */
+async function settleLive(lives: Promise<void>[]): Promise<boolean> {
+  const outcome = await settleWithin(Promise.all(lives), 3_000);
+  assert.is(outcome, 'resolved', 'every subscription should turn live');
+  return true;
 }
 
 async function rejects(promise: Promise<unknown>, what: string): Promise<void> {

@@ -8,9 +8,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMemoryCache } from '../shared/adapters/cache/memory.ts';
 import { createRedisCache } from '../shared/adapters/cache/redis.ts';
-import { cacheContract } from './cache.contract.ts';
+import { cacheContract, killRedisSubscribers } from './cache.contract.ts';
 import { services } from './support/services.ts';
-import { settleWithin } from './support/wait.ts';
+import { settleWithin, until } from './support/wait.ts';
+import { Redis } from 'ioredis';
 
 cacheContract('redis', () => createRedisCache(services.redisUrl, { keyPrefix: 'test:' }));
 cacheContract('memory', () => createMemoryCache());
@@ -37,6 +38,52 @@ redis('applies keyPrefix to plain commands, scripts and sorted sets alike', asyn
   } finally {
     await raw.del(`${prefix}plain`, `${prefix}counted`, `${prefix}ranked`);
     await Promise.all([prefixed.close(), raw.close()]);
+  }
+});
+
+redis('prefixes channel names: caches with different prefixes do not hear each other', async () => {
+  const run = randomUUID();
+  const a = createRedisCache(services.redisUrl, { keyPrefix: `test:${run}:a:` });
+  const b = createRedisCache(services.redisUrl, { keyPrefix: `test:${run}:b:` });
+  const raw = new Redis(services.redisUrl);
+  try {
+    const heardByB: string[] = [];
+    let bLive = false;
+    b.subscribe('news', { message: (m) => heardByB.push(m), live: () => (bLive = true), lost: () => {} });
+    const rawHeard: Array<[string, string]> = [];
+    raw.on('message', (channel: string, message: string) => rawHeard.push([channel, message]));
+    await raw.subscribe(`test:${run}:a:news`);
+    await until('b live', () => bLive, 3_000);
+    await a.publish('news', 'for a only');
+    await until('the raw subscriber heard the prefixed channel', () => rawHeard.length === 1, 3_000);
+    assert.equal(rawHeard, [[`test:${run}:a:news`, 'for a only']]);
+    await b.publish('news', 'for b');
+    await until('b heard its own', () => heardByB.length === 1, 3_000);
+    assert.equal(heardByB, ['for b']);
+  } finally {
+    raw.disconnect();
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+redis('a killed subscriber connection reports lost, then live again once resubscribed', async () => {
+  const prefix = `test:${randomUUID()}:`;
+  const cache = createRedisCache(services.redisUrl, { keyPrefix: prefix });
+  const admin = new Redis(services.redisUrl);
+  try {
+    const events: string[] = [];
+    const heard: string[] = [];
+    const subscription = cache.subscribe('drops', { message: (m) => heard.push(m), live: () => events.push('live'), lost: () => events.push('lost') });
+    await until('live', () => subscription.live, 3_000);
+    assert.is(await killRedisSubscribers(admin, prefix), 1);
+    await until('lost', () => events.includes('lost'), 3_000);
+    await until('live again', () => subscription.live, 5_000);
+    assert.equal(events, ['live', 'lost', 'live']);
+    await cache.publish('drops', 'after the reconnect');
+    await until('heard after the reconnect', () => heard.length === 1, 3_000);
+  } finally {
+    admin.disconnect();
+    await cache.close();
   }
 });
 

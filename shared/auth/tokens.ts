@@ -4,12 +4,18 @@
  * Verification pins the algorithm (no `none`, no HS256 key confusion), requires a known `kid`, and checks
  * `exp`, issuer and audience. Keys come from a KeySource: the local signing key (inside signing, or in the
  * one-process gateway) or the JWKS that signing publishes over HTTP (every other domain in a cluster).
+ *
+ * A client sends the same token on every request until it expires, so the verifier remembers the claims of the
+ * tokens it verified (VERIFIED_TOKENS_KEPT of them, least recently used dropped first) and answers a repeat without
+ * the ES256 check. A remembered token is refused the moment its `exp` passes, as jsonwebtoken would; failures are
+ * never remembered. Revocation is not the verifier's business: the session check after it (require-user.ts) is.
  */
 import jwt from 'jsonwebtoken';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { Problem } from '../problem.ts';
 import type { Jwks, SigningKey } from './keys.ts';
+import { authCacheLookups } from '../metrics.ts';
 
 export const accessClaimsSchema = z.object({
   sub: z.string().min(1),
@@ -88,26 +94,65 @@ export interface TokenVerifier {
   verify(token: string): Promise<AccessClaims>;
 }
 
-export function createTokenVerifier(source: KeySource, settings: Pick<TokenSettings, 'issuer' | 'audience'>): TokenVerifier {
+/**
+ * How many verified tokens one process remembers: about 5 MB (a token and its claims are under 500 bytes), and more
+ * distinct tokens than a process sees within one access-token lifetime at our request rates.
+ */
+export const VERIFIED_TOKENS_KEPT = 10_000;
+
+/** jsonwebtoken's own rule: a token is expired from the second its `exp` names. */
+const hasExpired = (claims: AccessClaims, nowMs: number) => Math.floor(nowMs / 1000) >= claims.exp;
+
+export function createTokenVerifier(
+  source: KeySource,
+  settings: Pick<TokenSettings, 'issuer' | 'audience'>,
+  options: { maxRemembered?: number; now?: () => number } = {},
+): TokenVerifier {
+  const maxRemembered = options.maxRemembered ?? VERIFIED_TOKENS_KEPT;
+  const now = options.now ?? Date.now;
+  // Insertion order is age order: a hit re-inserts, so the first key is always the least recently used.
+  const verified = new Map<string, AccessClaims>();
+  const hits = authCacheLookups.labels('verified-tokens', 'hit');
+  const misses = authCacheLookups.labels('verified-tokens', 'miss');
+
   return {
     async verify(token) {
-      const decoded = jwt.decode(token, { complete: true });
-      if (!decoded || typeof decoded.payload === 'string') throw new Problem('invalid-token', 'The token is not a JWT');
-      if (decoded.header.alg !== 'ES256') throw new Problem('invalid-token', 'The token is not signed with ES256');
-      const kid = decoded.header.kid;
-      if (!kid) throw new Problem('invalid-token', 'The token names no key (kid)');
-      const key = await source.keyFor(kid);
-      if (!key) throw new Problem('invalid-token', 'The token is signed by an unknown key');
-      let payload: unknown;
-      try {
-        payload = jwt.verify(token, key, { algorithms: ['ES256'], issuer: settings.issuer, audience: settings.audience });
-      } catch (error) {
-        const expired = error instanceof jwt.TokenExpiredError;
-        throw new Problem('invalid-token', expired ? 'The token has expired' : `The token is not valid: ${(error as Error).message}`);
+      const remembered = verified.get(token);
+      if (remembered) {
+        verified.delete(token);
+        if (hasExpired(remembered, now())) throw new Problem('invalid-token', 'The token has expired');
+        verified.set(token, remembered);
+        hits.inc();
+        return remembered;
       }
-      const claims = accessClaimsSchema.safeParse(payload);
-      if (!claims.success) throw new Problem('invalid-token', 'The token lacks the claims of an access token');
-      return claims.data;
+      misses.inc();
+      const claims = await verifyAfresh(token);
+      if (!hasExpired(claims, now())) {
+        verified.set(token, claims);
+        while (verified.size > maxRemembered) verified.delete(verified.keys().next().value!);
+      }
+      return claims;
     },
   };
+
+  async function verifyAfresh(token: string): Promise<AccessClaims> {
+    const decoded = jwt.decode(token, { complete: true });
+    if (!decoded || typeof decoded.payload === 'string') throw new Problem('invalid-token', 'The token is not a JWT');
+    if (decoded.header.alg !== 'ES256') throw new Problem('invalid-token', 'The token is not signed with ES256');
+    const kid = decoded.header.kid;
+    if (!kid) throw new Problem('invalid-token', 'The token names no key (kid)');
+    const key = await source.keyFor(kid);
+    if (!key) throw new Problem('invalid-token', 'The token is signed by an unknown key');
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, key, { algorithms: ['ES256'], issuer: settings.issuer, audience: settings.audience });
+    } catch (error) {
+      const expired = error instanceof jwt.TokenExpiredError;
+      throw new Problem('invalid-token', expired ? 'The token has expired' : `The token is not valid: ${(error as Error).message}`);
+    }
+    const claims = accessClaimsSchema.safeParse(payload);
+    if (!claims.success) throw new Problem('invalid-token', 'The token lacks the claims of an access token');
+    // Frozen: every later request with this token is answered with this same object.
+    return Object.freeze(claims.data);
+  }
 }

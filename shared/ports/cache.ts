@@ -11,12 +11,37 @@
  *
  *   await cache.sortedAdd('devices:last-seen', [{ member: deviceId, score: Date.now() }]);
  *   const silent = await cache.sortedRangeByScore('devices:last-seen', -Infinity, Date.now() - 60_000, 500);
+ *
+ * Publish/subscribe carries invalidations between processes (Redis PUBLISH/SUBSCRIBE). Delivery is at most once:
+ * a message published while a subscription is not live is lost, so a subscriber that caches must stop trusting
+ * its cache on `lost` and start afresh on `live`. Channels are namespaced like keys (the Redis key prefix).
+ *
+ *   const subscription = cache.subscribe('sessions:ended', { message: forget, live: clearAll, lost: stopTrusting });
  */
 export interface SetOptions {
   /** Expire the key after this many milliseconds. */
   ttlMs?: number;
   /** Only set when the key does not exist (Redis NX). */
   onlyIfAbsent?: boolean;
+}
+
+/** What a subscriber hears. A handler that throws is ignored: it must not break delivery to the others. */
+export interface SubscriptionEvents {
+  /** A message published on the channel while the subscription was live. */
+  message(message: string): void;
+  /**
+   * The subscription is confirmed: every message published from now on reaches `message`, until `lost`.
+   * Called again after each reconnect; messages published in between were lost.
+   */
+  live(): void;
+  /** The subscription may miss messages from now until the next `live` (connection lost or closing). */
+  lost(): void;
+}
+
+export interface Subscription {
+  /** True between `live` and `lost`. */
+  readonly live: boolean;
+  unsubscribe(): Promise<void>;
 }
 
 export interface Cache {
@@ -64,6 +89,13 @@ export interface Cache {
   sortedRemove(key: string, members: readonly string[]): Promise<number>;
   /** How many members have min <= score <= max (Redis ZCOUNT); bounds as in `sortedRangeByScore`. */
   sortedCount(key: string, min: number, max: number): Promise<number>;
+  /** Sends `message` to every live subscription of `channel`, in every process on this cache. */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes at once and answers through `events`; nothing is delivered before `live`. The Redis adapter opens
+   * its one subscriber connection on the first call and reconnects it for as long as the cache is open.
+   */
+  subscribe(channel: string, events: SubscriptionEvents): Subscription;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

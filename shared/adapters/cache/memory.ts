@@ -4,14 +4,15 @@
  * Keys expire lazily when read, and a periodic sweep drops expired keys nobody reads again. Every operation
  * runs synchronously between awaits, so each is atomic on its key, as in Redis. Sorted sets are entries of the same
  * map, so they share the keyspace, `del`, `exists` and expiry with strings. Range queries sort the whole set on each
- * call, which is fine at the ~100k members we keep. Pass `now` to move time in tests.
+ * call, which is fine at the ~100k members we keep. Pass `now` to move time in tests. Publish/subscribe stays in this
+ * process (the embedded mode is one process): `publish` delivers to every live subscription before it resolves.
  *
  *   let clock = 0;
  *   const cache = createMemoryCache({ now: () => clock });
  *   await cache.set('k', 'v', { ttlMs: 100 });
  *   clock = 100; // 'k' is gone
  */
-import type { Cache, SetOptions } from '../../ports/cache.ts';
+import type { Cache, SetOptions, Subscription, SubscriptionEvents } from '../../ports/cache.ts';
 
 const SWEEP_INTERVAL_MS = 30_000;
 
@@ -34,6 +35,7 @@ type Entry = StringEntry | SortedEntry;
 export function createMemoryCache(options: { now?: () => number } = {}): Cache {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
+  const subscribers = new Map<string, Set<MemorySubscription>>();
 
   const isExpired = (entry: Entry) => entry.expiresAt !== null && entry.expiresAt <= now();
 
@@ -180,12 +182,67 @@ export function createMemoryCache(options: { now?: () => number } = {}): Cache {
       return count;
     },
 
+    async publish(channel, message) {
+      for (const subscription of subscribers.get(channel) ?? []) if (subscription.live) subscription.deliver(message);
+    },
+
+    subscribe(channel, events) {
+      const subscription = new MemorySubscription(events, () => subscribers.get(channel)?.delete(subscription));
+      let set = subscribers.get(channel);
+      if (!set) subscribers.set(channel, (set = new Set()));
+      set.add(subscription);
+      // Live on the next microtask, as Redis confirms later too: the caller holds the subscription before `live`.
+      queueMicrotask(() => subscription.confirm());
+      return subscription;
+    },
+
     async ping() {},
 
     async close() {
       clearInterval(sweep);
+      for (const set of subscribers.values()) for (const subscription of set) await subscription.unsubscribe();
+      subscribers.clear();
     },
   };
+}
+
+class MemorySubscription implements Subscription {
+  live = false;
+  private ended = false;
+
+  constructor(
+    private readonly events: SubscriptionEvents,
+    private readonly remove: () => void,
+  ) {}
+
+  confirm(): void {
+    if (this.ended) return;
+    this.live = true;
+    ignoreThrow(() => this.events.live());
+  }
+
+  deliver(message: string): void {
+    ignoreThrow(() => this.events.message(message));
+  }
+
+  async unsubscribe(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.remove();
+    if (this.live) {
+      this.live = false;
+      ignoreThrow(() => this.events.lost());
+    }
+  }
+}
+
+/** A subscriber's failure is its own; it must not stop delivery to the others or fail the publisher. */
+function ignoreThrow(handler: () => void): void {
+  try {
+    handler();
+  } catch {
+    // ignored: see above
+  }
 }
 
 /** The same check as the Redis adapter, so both reject a bad duration alike. */

@@ -6,11 +6,15 @@
  * `compareAndSet`, `hit` and `unhit` are Lua scripts, so each runs atomically on the server. The sorted-set operations use
  * ZMSCORE and ZRANGE … BYSCORE, so they need Redis 6.2 or later.
  *
+ * Subscriptions share one more connection, opened on the first `subscribe` (a connection in subscriber mode can run
+ * nothing else) and reconnected for as long as the cache is open. ioredis prefixes keys but not channels, so the
+ * adapter prefixes channel names itself: two caches with different prefixes never hear each other.
+ *
  *   const cache = createRedisCache('redis://127.0.0.1:6379/0', { keyPrefix: 'iot:' });
  *   await cache.set('session:abc', userId, { ttlMs: 3_600_000 });
  */
 import { Redis } from 'ioredis';
-import type { Cache, SetOptions } from '../../ports/cache.ts';
+import type { Cache, SetOptions, Subscription, SubscriptionEvents } from '../../ports/cache.ts';
 
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Also bounds a server that accepts the connection but never answers. */
@@ -77,6 +81,8 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
   }) as ScriptedRedis;
   // Every failure also rejects the command that met it; without a listener ioredis logs each reconnect attempt.
   redis.on('error', () => {});
+  const prefix = options.keyPrefix ?? '';
+  const subscriptions = new RedisSubscriptions(url, `iotfn-subscriber:${prefix}`);
 
   return {
     kind: 'redis',
@@ -165,11 +171,20 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
       return redis.zcount(key, toRedisScore('min', min), toRedisScore('max', max));
     },
 
+    async publish(channel, message) {
+      await redis.publish(prefix + channel, message);
+    },
+
+    subscribe(channel, events) {
+      return subscriptions.add(prefix + channel, events);
+    },
+
     async ping() {
       await redis.ping();
     },
 
     async close() {
+      await subscriptions.close();
       try {
         await redis.quit();
       } catch {
@@ -178,6 +193,136 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
       }
     },
   };
+}
+
+/**
+ * The subscriber connection and who listens on which channel. We subscribe ourselves on every `ready` (ioredis's
+ * autoResubscribe is off) so we know when each channel is confirmed again, and a `close` makes every subscription lost.
+ */
+class RedisSubscriptions {
+  private connection: Redis | undefined;
+  private readonly byChannel = new Map<string, Set<RedisSubscription>>();
+  /** Bumped on every `close`, so a SUBSCRIBE answered by an older connection confirms nothing. */
+  private epoch = 0;
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    /** CLIENT SETNAME, so an operator (or a test) can tell this connection apart in CLIENT LIST. */
+    private readonly name: string,
+  ) {}
+
+  add(channel: string, events: SubscriptionEvents): Subscription {
+    const subscription = new RedisSubscription(events, () => this.remove(channel, subscription));
+    let set = this.byChannel.get(channel);
+    if (!set) this.byChannel.set(channel, (set = new Set()));
+    set.add(subscription);
+    if (this.closed) return subscription;
+    const connection = this.connect();
+    // Not ready yet: the `ready` handler subscribes every channel, this one included.
+    if (connection.status === 'ready') this.confirm(connection, [channel]);
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.markLost();
+    if (!this.connection) return;
+    try {
+      await this.connection.quit();
+    } catch {
+      this.connection.disconnect();
+    }
+  }
+
+  private connect(): Redis {
+    if (this.connection) return this.connection;
+    const connection = new Redis(this.url, {
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      disconnectTimeout: 200,
+      retryStrategy: retryDelayMs,
+      autoResubscribe: false,
+      connectionName: this.name,
+      // SUBSCRIBE is sent only when ready (see `add` and `ready`), so nothing needs queueing.
+      enableOfflineQueue: false,
+    });
+    connection.on('error', () => {});
+    connection.on('ready', () => this.confirm(connection, [...this.byChannel.keys()]));
+    connection.on('close', () => this.markLost());
+    connection.on('message', (channel: string, message: string) => {
+      for (const subscription of this.byChannel.get(channel) ?? []) if (subscription.live) subscription.deliver(message);
+    });
+    this.connection = connection;
+    return connection;
+  }
+
+  /** SUBSCRIBE, then `live` for the channels' subscriptions, unless the connection dropped meanwhile. */
+  private confirm(connection: Redis, channels: string[]): void {
+    if (channels.length === 0) return;
+    const epoch = this.epoch;
+    connection.subscribe(...channels).then(
+      () => {
+        if (epoch !== this.epoch || this.closed) return;
+        for (const channel of channels) for (const subscription of this.byChannel.get(channel) ?? []) subscription.confirm();
+      },
+      // The connection failed under it: `close` follows, and the next `ready` subscribes again.
+      () => undefined,
+    );
+  }
+
+  private markLost(): void {
+    this.epoch++;
+    for (const set of this.byChannel.values()) for (const subscription of set) subscription.lose();
+  }
+
+  private remove(channel: string, subscription: RedisSubscription): void {
+    const set = this.byChannel.get(channel);
+    if (!set?.delete(subscription) || set.size > 0) return;
+    this.byChannel.delete(channel);
+    if (this.connection?.status === 'ready') this.connection.unsubscribe(channel).catch(() => undefined);
+  }
+}
+
+class RedisSubscription implements Subscription {
+  live = false;
+  private ended = false;
+
+  constructor(
+    private readonly events: SubscriptionEvents,
+    private readonly remove: () => void,
+  ) {}
+
+  confirm(): void {
+    if (this.ended || this.live) return;
+    this.live = true;
+    ignoreThrow(() => this.events.live());
+  }
+
+  lose(): void {
+    if (!this.live) return;
+    this.live = false;
+    ignoreThrow(() => this.events.lost());
+  }
+
+  deliver(message: string): void {
+    ignoreThrow(() => this.events.message(message));
+  }
+
+  async unsubscribe(): Promise<void> {
+    if (this.ended) return;
+    this.lose();
+    this.ended = true;
+    this.remove();
+  }
+}
+
+/** A subscriber's failure is its own; it must not stop delivery to the others. */
+function ignoreThrow(handler: () => void): void {
+  try {
+    handler();
+  } catch {
+    // ignored: see above
+  }
 }
 
 /** Redis rejects these too, but with a message that names neither the option nor the value. */
