@@ -4,16 +4,17 @@
  * In a cluster each of these is its own deployment (Knative triggers for the event functions, the relay
  * and the MQTT bridge as Deployments); here they share the gateway's process and port: the local triggers
  * consume each event function's durable queue, the realtime relay rides on the gateway's HTTP server,
- * the device edge takes MQTT, a timer enforces telemetry retention and another opens no-data alerts.
+ * the device edge takes MQTT, and the in-process scheduler runs the scheduled functions (in a cluster: each
+ * fired by its PingSource or cron-connector).
  */
 import type { Server } from 'node:http';
 import type { Deps } from '../shared/platform.ts';
 import type { Subscription } from '../shared/ports/bus.ts';
 import { startTrigger, type TriggerOptions } from '../shared/bus/trigger.ts';
 import { attachRelay, type Relay } from '../realtime/relay.ts';
-import { eventFunctions } from './registry.ts';
+import { startScheduler, type Scheduler } from '../shared/schedule/scheduler.ts';
+import { eventFunctions, scheduleFunctions } from './registry.ts';
 import { startDeviceEdge, type DeviceEdge } from './devices/edge.ts';
-import { startNoDataTimer } from './monitoring/model/alerts.ts';
 
 export interface LocalPlatform {
   /** Banner lines: what runs where. */
@@ -26,15 +27,9 @@ export async function startLocalPlatform(deps: Deps, server: Server, options: { 
   const triggers: Subscription[] = [];
   let relay: Relay | undefined;
   let edge: DeviceEdge | undefined;
-  const retention = setInterval(() => {
-    const cutoff = Date.now() - deps.config.TELEMETRY_RETENTION_DAYS * 86_400_000;
-    deps.telemetry.expire(cutoff).catch((error: unknown) => deps.log.warn({ err: error }, 'telemetry retention failed'));
-  }, 3_600_000);
-  retention.unref();
-  const noData = startNoDataTimer(deps);
+  const scheduler: Scheduler = startScheduler(deps, scheduleFunctions);
   const stop = async () => {
-    clearInterval(retention);
-    noData.stop();
+    await scheduler.stop();
     await Promise.allSettled(triggers.map((t) => t.cancel()));
     await relay?.stop();
     await edge?.stop();
@@ -52,6 +47,7 @@ export async function startLocalPlatform(deps: Deps, server: Server, options: { 
       triggers: eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', '),
       realtime: 'Socket.IO relay on /socket.io',
       mqtt: edge.mqtt,
+      schedules: scheduler.describe,
     },
     relay,
     stop,

@@ -27,6 +27,8 @@ import reportDeviceState from './devices/report-device-state.ts';
 import pendingDeviceCommands from './devices/pending-device-commands.ts';
 import postCommandResult from './devices/post-command-result.ts';
 import publishTelemetry from './devices/publish-telemetry.ts';
+import sweepPresence from './devices/sweep-presence.ts';
+import expireCommands from './devices/expire-commands.ts';
 import ingestTelemetry from './monitoring/ingest-telemetry.ts';
 import purgeDeviceTelemetry from './monitoring/purge-device-telemetry.ts';
 import queryMetrics from './monitoring/query-metrics.ts';
@@ -40,6 +42,8 @@ import updateAlertRule from './monitoring/update-alert-rule.ts';
 import deleteAlertRule from './monitoring/delete-alert-rule.ts';
 import listAlerts from './monitoring/list-alerts.ts';
 import acknowledgeAlert from './monitoring/acknowledge-alert.ts';
+import expireTelemetry from './monitoring/expire-telemetry.ts';
+import sweepNoData from './monitoring/sweep-no-data.ts';
 
 export const functions: readonly PlatformFunction[] = [
   register,
@@ -65,6 +69,8 @@ export const functions: readonly PlatformFunction[] = [
   pendingDeviceCommands,
   postCommandResult,
   publishTelemetry,
+  sweepPresence,
+  expireCommands,
   ingestTelemetry,
   purgeDeviceTelemetry,
   queryMetrics,
@@ -78,6 +84,8 @@ export const functions: readonly PlatformFunction[] = [
   deleteAlertRule,
   listAlerts,
   acknowledgeAlert,
+  expireTelemetry,
+  sweepNoData,
 ];
 
 export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');

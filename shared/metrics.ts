@@ -19,7 +19,17 @@ export const metricNames = {
   telemetryStored: 'iotfn_telemetry_stored_points_total',
   relaySockets: 'iotfn_relay_sockets',
   relayEmitted: 'iotfn_relay_emitted_total',
+  scheduleRuns: 'iotfn_schedule_runs_total',
+  scheduleDuration: 'iotfn_schedule_duration_seconds',
+  authCacheLookups: 'iotfn_auth_cache_lookups_total',
 } as const;
+
+export const authCacheLookups = new client.Counter({
+  name: metricNames.authCacheLookups,
+  help: 'Lookups in the per-process caches of a user request, by cache (verified-tokens, sessions, users) and outcome (hit, miss)',
+  labelNames: ['cache', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
 
 export const httpRequests = new client.Counter({
   name: metricNames.httpRequests,
@@ -95,6 +105,21 @@ export const relayEmitted = new client.Counter({
   name: metricNames.relayEmitted,
   help: 'Live updates the relay emitted to device rooms, by event',
   labelNames: ['event'] as const,
+  registers: [metricsRegistry],
+});
+
+export const scheduleRuns = new client.Counter({
+  name: metricNames.scheduleRuns,
+  help: 'Passes of scheduled functions, by function and outcome (ok, error; skipped: another run held the function\'s lock)',
+  labelNames: ['function', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const scheduleDuration = new client.Histogram({
+  name: metricNames.scheduleDuration,
+  help: 'Time one pass of a scheduled function took, by function and outcome (ok, error)',
+  labelNames: ['function', 'outcome'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
   registers: [metricsRegistry],
 });
 

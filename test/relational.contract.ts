@@ -203,5 +203,81 @@ export function relationalContract(
     assert.equal(ddl, { rows: [], rowCount: 0 });
   });
 
+  // Unique per run as the tables are: two runs against one server must not hold each other's locks.
+  const lockName = (what: string) => `contract-${what}-${items}`;
+
+  test('withTryLock: of two at once exactly one runs; the other skips without waiting', async ({ db }) => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let runs = 0;
+    const first = db.withTryLock(lockName('once'), async () => {
+      runs++;
+      await gate;
+      return 'first';
+    });
+    // The first call holds the lock once its work has started.
+    while (runs === 0) await pause(5);
+    const second = await db.withTryLock(lockName('once'), async () => {
+      runs++;
+      return 'second';
+    });
+    assert.equal(second, { ran: false });
+    open();
+    assert.equal(await first, { ran: true, value: 'first' });
+    assert.is(runs, 1);
+    // Released: the next one runs.
+    assert.equal(await db.withTryLock(lockName('once'), async () => 'again'), { ran: true, value: 'again' });
+  });
+
+  test('withTryLock: locks of other names do not block each other, and work can use the store', async ({ db }) => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let started = false;
+    const holding = db.withTryLock(lockName('a'), async () => {
+      started = true;
+      await gate;
+    });
+    while (!started) await pause(5);
+    const other = await db.withTryLock(lockName('b'), async () => {
+      const { rows } = await db.query<{ n: number }>('SELECT 2 AS n');
+      return db.transaction(async (tx) => (await tx.query<{ n: number }>('SELECT $1::int + 1 AS n', [rows[0]!.n])).rows[0]!.n);
+    });
+    assert.equal(other, { ran: true, value: 3 });
+    open();
+    await holding;
+  });
+
+  test('withTryLock: released after a throw, which it passes on', async ({ db }) => {
+    const boom = new Error('boom');
+    assert.is(await rejection(db.withTryLock(lockName('throw'), async () => { throw boom; })), boom);
+    assert.equal(await db.withTryLock(lockName('throw'), async () => 'after'), { ran: true, value: 'after' });
+  });
+
+  test('withTryLock: released for every other session, not only the one that held it', async ({ db }) => {
+    assert.equal(await db.withTryLock(lockName('sessions'), async () => 'held'), { ran: true, value: 'held' });
+    // A session may take its own advisory lock again, so a lock left held would go unnoticed by the session that
+    // held it. pg's pool hands out the connection released last first: the transaction sits on that session, and
+    // the lock is tried from another one.
+    const inside = await db.transaction(async (tx) => {
+      await tx.query('SELECT 1');
+      return db.withTryLock(lockName('sessions'), async () => 'from another session');
+    });
+    assert.equal(inside, { ran: true, value: 'from another session' });
+  });
+
+  test('withTryLock: many runs in a row, failing or not, leave nothing held (no lock, no connection)', async ({ db }) => {
+    // More runs than any test pool has connections: a run that kept its connection would starve the later ones.
+    for (let i = 0; i < 12; i++) {
+      const outcome = await db
+        .withTryLock(lockName('many'), async () => {
+          if (i % 3 === 0) throw new Error(`run ${i}`);
+          return i;
+        })
+        .catch(() => 'threw');
+      assert.equal(outcome, i % 3 === 0 ? 'threw' : { ran: true, value: i });
+    }
+    await db.ping();
+  });
+
   test.run();
 }

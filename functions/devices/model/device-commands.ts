@@ -7,13 +7,12 @@
  * The owner queues a command with a timeout (default 60 s, at most a day). Delivery marks it sent (HTTP when
  * the device polls, MQTT when the edge publishes it); a pending command is delivered again until answered, so
  * a device may see one twice and should act on its id once. A result is accepted once, while the command is
- * pending and not past its expiry; a timer in a long-lived process expires the rest in batches (`FOR UPDATE
+ * pending and not past its expiry; a sweep (the scheduled function expireCommands) expires the rest in batches (`FOR UPDATE
  * SKIP LOCKED`, so two sweepers never expire one command twice). A command past its expiry reads as expired
  * even before the sweep reaches it. Every change goes out as `command.updated` through the outbox.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { everyInterval } from '../../../shared/periodic.ts';
 import type { Deps } from '../../../shared/platform.ts';
 import type { Caller } from '../../../shared/function.ts';
 import type { Queryable } from '../../../shared/ports/relational.ts';
@@ -276,11 +275,6 @@ export async function expireCommands(deps: Pick<Deps, 'db' | 'cache' | 'outbox' 
     total += expired.length;
     if (expired.length < expiryBatch) return total;
   }
-}
-
-/** Runs the expiry every second in a long-lived process (the gateway, the MQTT edge). */
-export function startCommandExpiry(deps: Pick<Deps, 'db' | 'cache' | 'outbox' | 'log'>, intervalMs = 1000): { stop(): void } {
-  return everyInterval(() => expireCommands(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'command expiry failed'));
 }
 
 /**

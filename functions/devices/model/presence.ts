@@ -4,12 +4,11 @@
  * `presence:last-seen` keeps every device's last message time (a sorted set, score = epoch ms), so any
  * process can tell `online` as "heard from within DEVICE_ONLINE_SECONDS". `presence:online` holds the
  * devices currently announced online: the first message after silence adds the device there and emits
- * `device.status {online: true}`; a sweeper in a long-lived process removes devices gone quiet and emits
+ * `device.status {online: true}`; a sweep (the scheduled function sweepPresence) removes devices gone quiet and emits
  * `{online: false}`. Removal answers 1 to exactly one of several racing sweepers, so each transition is
  * announced once.
  */
 import type { Deps } from '../../../shared/platform.ts';
-import { everyInterval } from '../../../shared/periodic.ts';
 import { cloudEvent, eventMessage } from '../../../shared/events.ts';
 import { eventTypes, exchanges } from '../../../shared/bus/topology.ts';
 import type { DeviceStatusData } from '../../../shared/messages.ts';
@@ -85,9 +84,4 @@ export async function forgetPresence(deps: Pick<Deps, 'cache'>, device: Pick<Dev
   recentTouches.delete(device.id);
   await deps.cache.sortedRemove(lastSeenKey, [device.id]);
   await deps.cache.sortedRemove(onlineKey, [`${device.id}|${device.ownerId}`]);
-}
-
-/** Runs the offline sweeper every few seconds in a long-lived process (the gateway, the MQTT bridge). */
-export function startPresenceSweeper(deps: Deps, intervalMs = 5000): { stop(): void } {
-  return everyInterval(() => sweepOffline(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'presence sweep failed'));
 }

@@ -3,7 +3,7 @@
  *
  * A rule's condition is evaluated on each ingested point of its key, in point-time order (`evaluateTelemetry`);
  * `forSeconds` is how long, measured on point timestamps, the condition must hold before an alert opens.
- * A `nodata` rule opens when no value of its key arrived for `forSeconds` (`sweepNoData`, run by a timer)
+ * A `nodata` rule opens when no value of its key arrived for `forSeconds` (`sweepNoData`, run by the scheduled function of that name)
  * and clears when one arrives. The evaluation state lives on the rule row, locked while evaluating, so it
  * survives restarts and is shared by several ingest processes; points not newer than the last one evaluated
  * are skipped, so a redelivered message changes nothing. Opening and clearing go out as `alert.opened` /
@@ -11,7 +11,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { everyInterval } from '../../../shared/periodic.ts';
 import type { Queryable } from '../../../shared/ports/relational.ts';
 import type { Deps } from '../../../shared/platform.ts';
 import { cloudEvent } from '../../../shared/events.ts';
@@ -253,7 +252,7 @@ export async function evaluateTelemetry(deps: Deps, deviceId: string, points: re
 }
 
 /**
- * One pass of the no-data timer: opens an alert for every `nodata` rule whose key has had no value for its
+ * One pass of the no-data sweep (functions/monitoring/sweep-no-data.ts): opens an alert for every `nodata` rule whose key has had no value for its
  * window (by the newest stored point of the key; a rule with no data at all counts from its creation).
  * Returns how many alerts opened. Safe to run in several processes at once: each rule is locked, skipped
  * if another process holds it, and a rule with an open alert is left alone.
@@ -283,11 +282,6 @@ export async function sweepNoData(deps: Deps, now = Date.now()): Promise<number>
   }
   if (opened > 0) deps.outbox.nudge();
   return opened;
-}
-
-/** Runs `sweepNoData` every `intervalMs` until stopped; a failing pass is logged and the next one tries again. */
-export function startNoDataTimer(deps: Deps, intervalMs = 5000): { stop(): void } {
-  return everyInterval(() => sweepNoData(deps), intervalMs, (error) => deps.log.warn({ err: error }, 'no-data alert sweep failed'));
 }
 
 /**

@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Mutex, PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
-import type { Queryable, QueryResult, Relational } from '../../ports/relational.ts';
+import type { LockedRun, Queryable, QueryResult, Relational } from '../../ports/relational.ts';
 
 const text = (value: string): string => value;
 
@@ -22,6 +22,10 @@ export async function createPglite(dataDir?: string): Promise<Relational> {
   // One backend serves everything, so a statement slipped into an open transaction would join it.
   // PGlite queues its own calls too; this lock keeps the guarantee ours rather than an internal detail.
   const lock = new Mutex();
+  // Named locks (withTryLock). PostgreSQL's advisory locks would not do here: every caller shares the one
+  // backend session, and a session may take its own advisory lock again. A data directory serves one process
+  // only, so a set of names held in this process is the whole truth.
+  const held = new Set<string>();
 
   return {
     kind: 'pglite',
@@ -34,6 +38,16 @@ export async function createPglite(dataDir?: string): Promise<Relational> {
           return work(tx);
         }),
       ),
+
+    async withTryLock<T>(name: string, work: () => Promise<T>): Promise<LockedRun<T>> {
+      if (held.has(name)) return { ran: false };
+      held.add(name);
+      try {
+        return { ran: true, value: await work() };
+      } finally {
+        held.delete(name);
+      }
+    },
 
     async ping() {
       await lock.runExclusive(() => pglite.query('SELECT 1'));

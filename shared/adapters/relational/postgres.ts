@@ -4,8 +4,9 @@
  *   const db = createPostgres(process.env.DATABASE_URL!, { applicationName: 'devices' });
  *   const { rows } = await db.query<{ id: string }>('SELECT id FROM devices WHERE owner = $1', [owner]);
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Queryable, QueryResult, Relational } from '../../ports/relational.ts';
+import type { LockedRun, Queryable, QueryResult, Relational } from '../../ports/relational.ts';
 
 export interface PostgresOptions {
   /** Pool size; serverless instances want few connections each. */
@@ -91,12 +92,62 @@ export function createPostgres(url: string, options: PostgresOptions = {}): Rela
       }
     },
 
+    withTryLock: (name, work) => withTryLock(pool, name, work),
+
     async ping() {
       await pool.query('SELECT 1');
     },
 
     close: () => pool.end(),
   };
+}
+
+/**
+ * The bigint key of a named advisory lock: the first 8 bytes of a SHA-256 of the name, computed here rather than
+ * with `hashtext` (whose values PostgreSQL does not promise to keep across versions), and prefixed so that our
+ * keys are unlikely to meet another program's advisory locks on the same database.
+ */
+export function advisoryLockKey(name: string): string {
+  return createHash('sha256').update(`iotfn:${name}`).digest().readBigInt64BE(0).toString();
+}
+
+/**
+ * A session-level advisory lock held on one pooled connection for the whole of `work`. Session-level, because
+ * `work` runs its statements on other connections of the pool: a transaction-level lock would need a
+ * transaction left open (idle in transaction) on the lock's connection the whole time, which holds back vacuum
+ * and is what `idle_in_transaction_session_timeout` kills. The lock therefore costs one pooled connection while
+ * it is held (a pool of one would leave `work` none). A connection that dies ends its session, and the server
+ * releases the lock with it.
+ */
+async function withTryLock<T>(pool: pg.Pool, name: string, work: () => Promise<T>): Promise<LockedRun<T>> {
+  const key = advisoryLockKey(name);
+  const client = await pool.connect();
+  // As in transaction(): a checked-out client that loses its server emits 'error' on itself.
+  const onLost = () => {};
+  client.on('error', onLost);
+  // Whether the session is known to hold no lock of ours, so the pool may hand it to someone else.
+  let clean = false;
+  try {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS locked', [key]);
+    if (!rows[0]?.locked) {
+      clean = true;
+      return { ran: false };
+    }
+    try {
+      return { ran: true, value: await work() };
+    } finally {
+      // A failed unlock leaves the session's state unknown: the connection is destroyed below, which ends the
+      // session and the lock with it.
+      clean = await client.query('SELECT pg_advisory_unlock($1::int8)', [key]).then(() => true, () => false);
+    }
+  } finally {
+    if (clean) {
+      client.off('error', onLost);
+      client.release();
+    } else {
+      client.release(true);
+    }
+  }
 }
 
 /**
