@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
-import type { EventFunction, HttpFunction, PlatformFunction } from '../function.ts';
+import type { EventFunction, HttpFunction, PlatformFunction, ScheduleFunction } from '../function.ts';
 import { eventMessage, type CloudEvent } from '../events.ts';
 import { runEventFunction, PoisonEvent } from '../bus/event-runner.ts';
 import { isOutage } from '../bus/outage.ts';
@@ -17,12 +17,14 @@ import { exchanges } from '../bus/topology.ts';
 import { eventsDeadLettered } from '../metrics.ts';
 import type { Deps } from '../platform.ts';
 import { Problem } from '../problem.ts';
-import { problemReply, requestIdOf, runHttpFunction, type OutgoingReply } from './harness.ts';
+import { problemReply, requestIdOf, runHttpFunction } from './harness.ts';
 import { readBody } from './read-body.ts';
 import { probeReply } from './probes.ts';
+import { scheduleReply } from '../schedule/over-http.ts';
 import { clientAddress } from './client-address.ts';
 import { guardRequestLimits } from './request-limits.ts';
-import { apiSecurityHeaders } from './security-headers.ts';
+// The one writer of both hosts (write-reply.ts), under the name this file has always called it by.
+import { writeReply as send } from './write-reply.ts';
 
 interface FrameworkRequest extends IncomingMessage {
   rawBody?: Buffer;
@@ -95,11 +97,6 @@ export function pathMatcher(path: string): (actual: string) => Record<string, st
  */
 let answerProbes: ((request: FrameworkRequest, response: ServerResponse) => Promise<boolean>) | undefined;
 
-function send(response: ServerResponse, reply: OutgoingReply): void {
-  response.writeHead(reply.status, { ...apiSecurityHeaders, ...reply.headers });
-  response.end(reply.body);
-}
-
 export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>) {
   const match = pathMatcher(fn.path);
   return async (request: FrameworkRequest, response: ServerResponse): Promise<void> => {
@@ -107,7 +104,7 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
     const deps = await getDeps();
     try {
       const probe = await probeReply(request.method, url.pathname, deps);
-      if (probe) return send(response, probe);
+      if (probe) return send(response, probe, deps.log);
       const params = match(url.pathname);
       if (!params) throw new Problem('not-found', `${fn.name} serves ${fn.path}, not ${url.pathname}`);
       if (request.method !== fn.method) {
@@ -127,11 +124,11 @@ export function frameworkHandler(fn: HttpFunction, getDeps: () => Promise<Deps>)
         },
         deps,
       );
-      send(response, reply);
+      send(response, reply, deps.log);
     } catch (error) {
       const problem = error instanceof Problem ? error : new Problem('internal', 'The function host failed', { cause: error });
       if (problem.status >= 500) deps.log.error({ err: error, fn: fn.name }, 'host failed');
-      send(response, problemReply(problem, requestIdOf(request.headers), url.pathname));
+      send(response, problemReply(problem, requestIdOf(request.headers), url.pathname), deps.log);
     }
   };
 }
@@ -160,6 +157,14 @@ export function frameworkEventHandler(fn: EventFunction, getDeps: () => Promise<
   };
 }
 
+/** A scheduled function as a functions-framework HTTP function: shared/schedule/over-http.ts answers. */
+export function frameworkScheduleHandler(fn: ScheduleFunction, getDeps: () => Promise<Deps>) {
+  return async (request: FrameworkRequest, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'http://function').pathname;
+    send(response, await scheduleReply(fn, { method: request.method, path, headers: request.headers, bodyProblem: request.bodyProblem }, getDeps));
+  };
+}
+
 /**
  * functions-framework builds its node:http server in getServer(), both for its CLI and for getTestServer(), and
  * Node answers a head over its limits there with a bare 431 or 400 before express sees a request. Wrapping
@@ -185,5 +190,7 @@ export function registerWithFunctionsFramework(functions: readonly PlatformFunct
   for (const fn of functions) {
     if (fn.kind === 'http') ff.http(fn.name, frameworkHandler(fn, getDeps) as unknown as ff.HttpFunction);
     else if (fn.kind === 'event') ff.cloudEvent(fn.name, frameworkEventHandler(fn, getDeps));
+    // A PingSource's CloudEvent or a cron-connector's call is just a POST that says "now": served as an HTTP function.
+    else ff.http(fn.name, frameworkScheduleHandler(fn, getDeps) as unknown as ff.HttpFunction);
   }
 }

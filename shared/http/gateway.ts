@@ -19,7 +19,8 @@ import { readBody } from './read-body.ts';
 import { probeReply } from './probes.ts';
 import { clientAddress } from './client-address.ts';
 import { guardRequestLimits } from './request-limits.ts';
-import { apiSecurityHeaders, pageSecurityHeaders } from './security-headers.ts';
+import { pageSecurityHeaders } from './security-headers.ts';
+import { writeReply } from './write-reply.ts';
 
 export interface GatewayOptions {
   functions: readonly HttpFunction[];
@@ -43,6 +44,8 @@ export function createGateway(options: GatewayOptions): Server {
   const { deps } = options;
   const router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
   const openapi = JSON.stringify(buildOpenApi(options.functions, { version: options.version }));
+  // Every answer of the gateway, its own pages and problems included, goes out through the one writer.
+  const send = (response: ServerResponse, reply: OutgoingReply) => writeReply(response, reply, deps.log);
 
   for (const fn of options.functions) {
     router.on(fn.method, toRouterPath(fn.path), (async (request, response, params) => {
@@ -101,8 +104,7 @@ export function createGateway(options: GatewayOptions): Server {
     } catch (error) {
       const problem = error instanceof Problem ? error : new Problem('internal', 'The gateway failed', { cause: error });
       if (problem.status >= 500) deps.log.error({ err: error }, 'gateway failed');
-      if (!response.headersSent) send(response, problemReply(problem, requestIdOf(request.headers), path));
-      else response.destroy();
+      send(response, problemReply(problem, requestIdOf(request.headers), path));
     }
   }));
 }
@@ -113,11 +115,6 @@ function page(route: Route): Route {
     for (const [name, value] of Object.entries(pageSecurityHeaders)) response.setHeader(name, value);
     await route(request, response, params);
   };
-}
-
-function send(response: ServerResponse, reply: OutgoingReply): void {
-  response.writeHead(reply.status, { ...apiSecurityHeaders, ...reply.headers });
-  response.end(reply.body);
 }
 
 function docsPage(): string {
