@@ -9,7 +9,7 @@ export const project = 'iotfn';
 export const registry = process.env.REGISTRY ?? 'localhost:32000';
 export const imageVersion = version;
 
-/** `<registry>/<project>-<target>:<version>`: one tag per function (and for the relay and bridge), one image. */
+/** `<registry>/<project>-<target>:<version>`: one tag per function and long-lived process (functions/processes.ts), one image. */
 export function imageTag(target: string): string {
   return `${registry}/${project}-${kebab(target)}:${imageVersion}`;
 }

@@ -7,6 +7,7 @@
  * In production (NODE_ENV=production) no secret has a default: the signing key must be given.
  */
 import { z } from 'zod';
+import type { Domain } from './function.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const optionalUrl = (protocols: string[]) =>
@@ -124,6 +125,33 @@ export const configSchema = z.object({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * The variables that carry a credential (the URLs embed their service's password), and who may read each: every
+ * process of the platform (`all`), or only the functions of some domains and the processes that run one. A
+ * long-lived process names what it needs beyond that beside itself (functions/processes.ts `credentials`). Deploy
+ * files keep these out of anything shared (a ConfigMap, a plain environment) and give each only to its readers.
+ */
+export const credentials = {
+  /** Signs access tokens; every other process verifies with the jwks function's public keys. */
+  JWT_PRIVATE_KEY: { readers: ['signing'] },
+  /** Device tokens are derived from it: the devices functions issue them (the bridge names it too). */
+  DEVICE_TOKEN_SECRET: { readers: ['devices'] },
+  DATABASE_URL: { readers: 'all' },
+  REDIS_URL: { readers: 'all' },
+  AMQP_URL: { readers: 'all' },
+  MONGO_URL: { readers: 'all' },
+  /** The broker's admin account reads every device's messages: no function, only the processes that name it. */
+  MQTT_URL: { readers: [] },
+} as const satisfies Partial<Record<keyof typeof configSchema.shape, { readers: 'all' | readonly Domain[] }>>;
+
+export type Credential = keyof typeof credentials;
+
+/** Whether a function of one of these domains (or a process running such functions) is given a credential. */
+export function readsCredential(name: Credential, domains: readonly Domain[]): boolean {
+  const { readers } = credentials[name];
+  return readers === 'all' || (readers as readonly Domain[]).some((domain) => domains.includes(domain));
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

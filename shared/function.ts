@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { Deps } from './platform.ts';
 import type { ProblemKind } from './problem.ts';
 import type { CloudEvent } from './events.ts';
+import type { DeployPolicyDeclaration } from './deploy-policy.ts';
 
 export type Domain = 'signing' | 'devices' | 'monitoring';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -79,6 +80,8 @@ export interface HttpFunctionDefinition<P extends Schema | undefined, Q extends 
   responses: Record<number, Schema | null>;
   /** Problem kinds this function answers with, beyond the ones every function can (validation, 401, 5xx). */
   problems?: ProblemKind[];
+  /** How a cluster scales it, where it differs from an HTTP function's default (shared/deploy-policy.ts). */
+  deploy?: DeployPolicyDeclaration;
   handler(input: HandlerInput<Out<P>, Out<Q>, Out<B>, A>): Promise<Reply>;
 }
 
@@ -96,6 +99,7 @@ export interface HttpFunction {
   body?: Schema;
   responses: Record<number, Schema | null>;
   problems: ProblemKind[];
+  deploy?: DeployPolicyDeclaration;
   // The registry holds functions of many input types; the harness parses input with the schemas above
   // before calling, so the handler's precise types hold at run time.
   handler(input: HandlerInput<any, any, any, any>): Promise<Reply>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -126,6 +130,8 @@ export interface EventFunctionDefinition<S extends Schema> {
   trigger: EventTrigger;
   /** Schema of the event's `data`; an event that fails it can never be processed (dead-lettered at once). */
   data: S;
+  /** How a cluster scales it, where it differs from an event function's default (shared/deploy-policy.ts). */
+  deploy?: DeployPolicyDeclaration;
   handler(input: EventInput<z.output<S>>): Promise<void>;
   /**
    * Optional: several events at once, for throughput (the local trigger batches what arrives together).
@@ -141,6 +147,7 @@ export interface EventFunction {
   summary: string;
   trigger: EventTrigger;
   data: Schema;
+  deploy?: DeployPolicyDeclaration;
   // As for HttpFunction: the registry holds many data types; the runner parses `data` before calling.
   handler(input: EventInput<any>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
   handleBatch?(inputs: Array<EventInput<any>>): Promise<void>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -169,6 +176,8 @@ export interface ScheduleFunctionDefinition {
   domain: Domain;
   summary: string;
   schedule: Schedule;
+  /** How a cluster scales it, where it differs from a scheduled function's default (shared/deploy-policy.ts). */
+  deploy?: DeployPolicyDeclaration;
   /**
    * One pass of the work. It must be safe to run twice at once: the scheduler also takes a lock per function
    * (an advisory lock on the relational store), so a second concurrent run finds it held and skips.

@@ -16,10 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { parseAllDocuments, parseDocument } from 'yaml';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Container } from 'kubernetes-types/core/v1.js';
-import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
+import { eventFunctions, functions, httpFunctions, scheduleFunctions } from '../functions/registry.ts';
+import { processes, type LongLivedProcess } from '../functions/processes.ts';
+import { deployPolicyOf } from '../shared/deploy-policy.ts';
 import { exchanges, queues } from '../shared/bus/topology.ts';
 import { configSchema, loadConfig } from '../shared/config.ts';
-import type { EventFunction, PlatformFunction } from '../shared/function.ts';
+import { defineScheduleFunction, type EventFunction, type PlatformFunction, type ScheduleFunction } from '../shared/function.ts';
 import type { Deps } from '../shared/platform.ts';
 import { takeOverBodyParsing, registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
 import { imageTag, kebab, metricsPort } from '../deploy/settings.ts';
@@ -32,7 +34,7 @@ import {
   kustomization,
   maxRulesPerRoute,
   namespace,
-  passwordHashingFunctions,
+  pingSource,
   renderKnative,
   jwksFunction,
   jwksUrlFor,
@@ -42,8 +44,8 @@ import {
   secretVariables,
   sourceDelivery,
 } from '../deploy/renderers/knative.ts';
-import { renderOpenFaas } from '../deploy/renderers/openfaas.ts';
-import type { ClusterObject, HTTPRoute, HTTPRouteRule, KnativeService, RabbitmqSource } from '../deploy/renderers/knative-types.ts';
+import { cronTopic, renderOpenFaas } from '../deploy/renderers/openfaas.ts';
+import type { ClusterObject, HTTPRoute, HTTPRouteRule, KnativeService, PingSource, RabbitmqSource } from '../deploy/renderers/knative-types.ts';
 import { freshSigningKeyPem } from './support/processes.ts';
 import { settleWithin } from './support/wait.ts';
 
@@ -128,8 +130,10 @@ knative('the functions-framework host answers GET /healthz for an event function
   }
 });
 
-knative('scale bounds: the telemetry path and the keys everyone verifies with stay warm, the rest scales to zero', () => {
-  for (const name of passwordHashingFunctions) assert.ok(functions.some((fn) => fn.name === name), `${name} is not in the registry`);
+/** Devices call it, or it is on the telemetry path behind them: what must never wait for a cold start. */
+const servesDevices = (fn: PlatformFunction) => (fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.kind === 'http' && fn.auth === 'device');
+
+knative('scale bounds are the declared policy: the functions devices call, the telemetry path and jwks stay warm, the rest scales to zero', () => {
   for (const fn of functions) {
     const annotations = serviceOf(fn)!.spec.template.metadata!.annotations!;
     const min = Number(annotations['autoscaling.knative.dev/min-scale']);
@@ -137,9 +141,13 @@ knative('scale bounds: the telemetry path and the keys everyone verifies with st
     const target = Number(annotations['autoscaling.knative.dev/target']);
     assert.ok(Number.isInteger(min) && Number.isInteger(max) && min <= max && max > 0, `${fn.name}: ${min}..${max}`);
     assert.ok(target > 0, `${fn.name}: target ${target}`);
-    const telemetry = fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.kind === 'http' && fn.auth === 'device';
-    assert.is(min, telemetry || fn.name === jwksFunction.name ? 1 : 0, fn.name);
+    const policy = deployPolicyOf(fn);
+    assert.equal([min, max, target], [policy.minScale, policy.maxScale, policy.concurrency], `${fn.name}: the annotations are its declared policy`);
+    // A new device-facing function that forgets `deploy: warmForDevices` fails here.
+    assert.is(min, servesDevices(fn) || fn.name === jwksFunction.name ? 1 : 0, `${fn.name}: min-scale`);
+    if (fn.kind === 'schedule') assert.is(max, 1, `${fn.name}: one pod; a second run would only find the lock held`);
   }
+  for (const name of ['register', 'login']) assert.is(deployPolicyOf(functions.find((fn) => fn.name === name)!).concurrency, 4, `${name} hashes passwords`);
 });
 
 const events = suite('knative: event functions fed from their queues');
@@ -189,7 +197,54 @@ events("each queue is declared as the local trigger declares it, bound by the fu
   }
 });
 
-const longLived = suite('knative: relay and bridge');
+const schedules = suite('knative: scheduled functions woken by PingSources');
+
+const pingSources = (): PingSource[] => ofKind('sources.knative.dev/v1', 'PingSource');
+
+schedules('every scheduled function has exactly one PingSource, on its cron, into its Knative Service, which scales to zero', () => {
+  for (const fn of scheduleFunctions) {
+    const sink = { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: kebab(fn.name), namespace } };
+    const sources = pingSources().filter((p) => JSON.stringify(p.spec.sink) === JSON.stringify(sink));
+    assert.is(sources.length, 1, `${fn.name}: ${sources.length} PingSources`);
+    assert.is(sources[0]!.spec.schedule, fn.schedule.cron, fn.name);
+    assert.is(sources[0]!.spec.contentType, 'application/json');
+    assert.not.throws(() => JSON.parse(sources[0]!.spec.data!), 'the data is the JSON its contentType says');
+    assert.is((sources[0] as PingSource & { file: string }).file, `knative/functions/${kebab(fn.name)}.yaml`, 'beside its Service');
+    assert.is(serviceOf(fn)!.spec.template.metadata!.annotations!['autoscaling.knative.dev/min-scale'], '0', `${fn.name} scales to zero`);
+    assert.is(containerOf(fn).env![0]!.value, fn.name, 'its FUNCTION_TARGET');
+  }
+  assert.is(pingSources().length, scheduleFunctions.length, 'no PingSource without its function');
+});
+
+schedules('a PingSource is rendered from any ScheduleFunction: name, cron and sink from the declaration', () => {
+  const fn: ScheduleFunction = defineScheduleFunction({
+    name: 'compactSomething',
+    domain: 'monitoring',
+    summary: 'A made-up scheduled function',
+    schedule: { cron: '*/15 * * * *', everySeconds: 30 },
+    async handler() {},
+  });
+  const source = pingSource(fn);
+  assert.equal([source.apiVersion, source.kind, source.metadata.name, source.metadata.namespace], ['sources.knative.dev/v1', 'PingSource', 'compact-something', namespace]);
+  assert.is(source.spec.schedule, '*/15 * * * *');
+  assert.equal(source.spec.sink, { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'compact-something', namespace } });
+  assert.is(deployPolicyOf(fn).minScale, 0, 'a scheduled function scales to zero unless it says otherwise');
+});
+
+const longLived = suite('knative: long-lived processes');
+
+type ClusterProcess = LongLivedProcess & { cluster: { workload: 'Deployment' | 'StatefulSet'; replicas: number } };
+const clusterProcesses = (processes as readonly LongLivedProcess[]).filter((p): p is ClusterProcess => p.cluster.workload !== 'none');
+
+longLived('the processes that a cluster runs are workloads of their declared kind and replicas; the others are not rendered', () => {
+  const workloads = [...ofKind('apps/v1', 'Deployment'), ...ofKind('apps/v1', 'StatefulSet')];
+  assert.equal(workloads.map((w) => w.metadata.name).sort(), clusterProcesses.map((p) => p.name).sort());
+  for (const p of clusterProcesses) {
+    const workload = workloads.find((w) => w.metadata.name === p.name)!;
+    assert.equal([workload.kind, workload.spec?.replicas], [p.cluster.workload, p.cluster.replicas], p.name);
+  }
+  assert.equal(clusterProcesses.map((p) => p.name).sort(), ['bridge', 'relay'], 'triggers and scheduler are replaced by sources, the gateway is not deployed');
+});
 
 longLived('the relay a Deployment, the bridge a StatefulSet, with their FUNCTION_TARGET and image, probed, with a Service selecting their pods', () => {
   for (const [target, kind] of [['relay', 'Deployment'], ['bridge', 'StatefulSet']] as const) {
@@ -282,6 +337,7 @@ const knownKinds: Record<string, string[]> = {
   'apps/v1': ['Deployment', 'StatefulSet'],
   'serving.knative.dev/v1': ['Service'],
   'sources.knative.dev/v1alpha1': ['RabbitmqSource'],
+  'sources.knative.dev/v1': ['PingSource'],
   'rabbitmq.com/v1beta1': ['RabbitmqCluster', 'Exchange', 'Queue', 'Binding'],
   'gateway.networking.k8s.io/v1': ['GatewayClass', 'Gateway', 'HTTPRoute'],
   'gateway.networking.k8s.io/v1beta1': ['ReferenceGrant'],
@@ -427,12 +483,18 @@ openfaas('every function with its image, FUNCTION_TARGET, the shared config, the
     for (const map of [f.environment, f.labels, f.annotations]) for (const v of Object.values(map)) assert.type(v, 'string');
     assert.ok(dns1123Label.test(kebab(fn.name)));
     if (fn.kind === 'event') assert.is(f.annotations.topic, fn.trigger.pattern, `${fn.name}: the RabbitMQ connector's topic`);
+    else if (fn.kind === 'schedule') assert.equal([f.annotations.topic, f.annotations.schedule], [cronTopic, fn.schedule.cron], `${fn.name}: the cron-connector's topic and schedule`);
     else assert.is(f.annotations.topic, undefined);
+    if (fn.kind !== 'schedule') assert.is(f.annotations.schedule, undefined, fn.name);
+    // The same set as Knative's min-scale 0: OpenFaaS's idler scales these to zero.
+    assert.is(f.labels['com.openfaas.scale.zero'], String(deployPolicyOf(fn).minScale === 0), `${fn.name}: scale to zero`);
+    assert.is(f.labels['com.openfaas.scale.max'], String(deployPolicyOf(fn).maxScale), `${fn.name}: max`);
   }
 });
 
 knative.run();
 events.run();
+schedules.run();
 longLived.run();
 routing.run();
 structure.run();

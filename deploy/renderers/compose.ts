@@ -6,9 +6,10 @@
  *   curl localhost:8080/healthz
  *
  * Every HTTP function is its own service (the same image, FUNCTION_TARGET naming the function), behind NGINX.
- * The event functions run in one `triggers` service (`iotfn triggers`), which consumes each event function's
- * durable queue: the job a Knative Trigger does in a cluster. The relay and the MQTT bridge are services of the
- * same image; a `gateway` service serves the API docs and the dashboard on embedded adapters of its own.
+ * Every long-lived process of functions/processes.ts is a service of the same image too: `triggers` consumes
+ * each event function's durable queue (the job a Knative Trigger does in a cluster), `scheduler` runs the
+ * scheduled functions on their schedules (a PingSource's job; no service per scheduled function), the relay and
+ * the MQTT bridge, and a `gateway` serving the API docs and the dashboard on embedded adapters of its own.
  * There is no simulator in the repository yet, so there is no `simulators` profile.
  *
  * The file also converts with `kompose convert`; `kompose.*` labels mark where kompose's defaults are wrong.
@@ -17,12 +18,13 @@
  * own and the bridge, with the broker's admin account, creates, changes and deletes them at run time.
  */
 import { Document, isMap, isScalar, visit, type Node, type YAMLMap } from 'yaml';
-import { configSchema } from '../../shared/config.ts';
+import { configSchema, credentials, type Credential } from '../../shared/config.ts';
 import { eventFunctions, httpFunctions } from '../../functions/registry.ts';
-import type { Domain } from '../../shared/function.ts';
+import type { PlatformFunction } from '../../shared/function.ts';
 import type { RenderedFile } from '../render.ts';
 import { functionPort, imageTag, kebab, metricsPort, project } from '../settings.ts';
-import { healthProbe, type ProcessTarget } from './container.ts';
+import { healthProbe } from './container.ts';
+import { credentialsOf, processes, type LongLivedProcess } from '../../functions/processes.ts';
 import { mqttMaxPacketBytes } from '../../functions/devices/model/device-topics.ts';
 
 export type ConfigName = keyof typeof configSchema.shape;
@@ -62,21 +64,16 @@ export const dynamicSecurityFile = 'dynamic-security.json';
 
 const required = (name: string) => `\${${name}:?set ${name} in .env (see .env.example)}`;
 
-/** Who is given a secret: the functions of some domains (the `triggers` service too, if it runs one of them), and processes of the image. */
-interface SecretHolders {
-  domains: readonly Domain[];
-  processes?: ReadonlyArray<Exclude<ProcessTarget, 'gateway'>>;
-}
-
 /**
  * How Compose sets a variable of shared/config.ts: `compose` fixes it for the topology, `env` passes it through
  * from `.env` with the schema's default (to the signing functions only, with `signingOnly`), `secret` requires
- * it from `.env` and gives it only to `to`, and `default` leaves it at its default.
+ * it from `.env`, and `default` leaves it at its default. Who is given a credential (a `secret`, or a fixed URL
+ * with its password) is not decided here: shared/config.ts `credentials` and functions/processes.ts say.
  */
 type InCompose =
   | { set: 'compose'; value: string; note: string }
   | { set: 'env'; signingOnly?: true }
-  | { set: 'secret'; to: SecretHolders; note: string }
+  | { set: 'secret'; note: string }
   | { set: 'default'; note: string };
 
 /**
@@ -94,12 +91,12 @@ const configInCompose: Record<ConfigName, InCompose> = {
   REDIS_URL: { set: 'compose', value: 'redis://redis:6379/0', note: 'the redis service' },
   AMQP_URL: { set: 'compose', value: `amqp://${project}:\${RABBITMQ_PASSWORD}@rabbitmq:5672`, note: 'the rabbitmq service' },
   MONGO_URL: { set: 'compose', value: `mongodb://${project}:\${MONGO_PASSWORD}@mongo:27017/${project}?authSource=admin`, note: 'the mongo service: telemetry' },
-  MQTT_URL: { set: 'compose', value: `mqtt://${mqttBridgeUser}:\${MQTT_BRIDGE_PASSWORD}@mosquitto:${mqttPlatformPort}`, note: "the bridge only: the mosquitto service's platform listener, as its admin account" },
+  MQTT_URL: { set: 'compose', value: `mqtt://${mqttBridgeUser}:\${MQTT_BRIDGE_PASSWORD}@mosquitto:${mqttPlatformPort}`, note: "where it is read (the bridge): the mosquitto service's platform listener, as its admin account" },
   MQTT_LISTEN_PORT: { set: 'default', note: 'only the gateway runs an embedded broker, and nothing reaches it' },
   MQTT_BRIDGE_CONNECTIONS: { set: 'env' },
   MQTT_BRIDGE_GROUP: { set: 'env' },
   REDIS_KEY_PREFIX: { set: 'env' },
-  JWT_PRIVATE_KEY: { set: 'secret', to: { domains: ['signing'] }, note: 'the signing functions only' },
+  JWT_PRIVATE_KEY: { set: 'secret', note: 'the signing functions only' },
   JWT_PREVIOUS_PUBLIC_KEYS: { set: 'env', signingOnly: true },
   JWKS_URL: { set: 'compose', value: `http://jwks:${functionPort}/auth/jwks.json`, note: 'every service without the signing key verifies with the jwks function' },
   JWT_ISSUER: { set: 'env' },
@@ -116,7 +113,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   RELAY_MAX_SOCKETS_PER_USER: { set: 'env' },
   RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET: { set: 'env' },
   DEVICE_ONLINE_SECONDS: { set: 'env' },
-  DEVICE_TOKEN_SECRET: { set: 'secret', to: { domains: ['devices'], processes: ['bridge'] }, note: "the devices functions (they issue device tokens) and the bridge (it gives the broker each device's credentials) only" },
+  DEVICE_TOKEN_SECRET: { set: 'secret', note: "the devices functions (they issue device tokens) and the bridge (it gives the broker each device's credentials) only" },
   DEVICE_CACHE_SECONDS: { set: 'env' },
   LOGIN_MAX_PER_ACCOUNT: { set: 'env' },
   LOGIN_MAX_PER_ADDRESS: { set: 'env' },
@@ -150,30 +147,24 @@ const fixedValue = (name: ConfigName) => {
   return how.value;
 };
 
+/** Credentials every process reads: in the environment all services of the image share. */
+const sharedCredentials = (Object.keys(credentials) as Credential[]).filter((name) => credentials[name].readers === 'all');
+
 /**
- * The secrets of shared/config.ts a service of the image is given, each required from `.env`: by the domain of
- * the function it serves, or for a process by its FUNCTION_TARGET (`triggers` by the domains of the event functions).
+ * The other credentials a service of the image is given, where it reads them (functions/processes.ts
+ * `credentialsOf`): a secret required from `.env`, or the fixed URL that embeds one.
  */
-function secretEnvironment(service: { domain: Domain } | Exclude<ProcessTarget, 'gateway'>): Record<string, string> {
-  const domains: readonly Domain[] = typeof service !== 'string' ? [service.domain] : service === 'triggers' ? eventFunctions.map((fn) => fn.domain) : [];
-  const given = configNames.filter((name) => {
-    const how = configInCompose[name];
-    if (how.set !== 'secret') return false;
-    return how.to.domains.some((domain) => domains.includes(domain)) || (typeof service === 'string' && (how.to.processes ?? []).includes(service));
-  });
-  return Object.fromEntries(given.map((name) => [name, required(name)]));
+function credentialEnvironment(service: PlatformFunction | LongLivedProcess): Record<string, string> {
+  const given = credentialsOf(service).filter((name) => !sharedCredentials.includes(name));
+  return Object.fromEntries(given.map((name) => [name, configInCompose[name].set === 'secret' ? required(name) : fixedValue(name)]));
 }
 
-/** Services of the image that are not HTTP functions, by FUNCTION_TARGET. */
-const processServices: Record<Exclude<ProcessTarget, 'gateway'>, string> = {
-  triggers: `The event functions (${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}), fed from their queues as a Knative Trigger would.`,
-  relay: 'The realtime Socket.IO relay (NGINX sends /socket.io here).',
-  bridge: 'The MQTT bridge: Mosquitto → device token check → RabbitMQ.',
-};
+/** The processes of the image on the shared services; the gateway, on embedded adapters, is declared apart. */
+const platformProcesses = (): LongLivedProcess[] => (processes as readonly LongLivedProcess[]).filter((p) => p.adapters === 'shared');
 
-/** Names of the services NGINX proxies to: the HTTP functions, the relay and the gateway. */
+/** Names of the services NGINX proxies to: the HTTP functions, and the processes with public paths (the relay, the gateway). */
 export function upstreamServices(): string[] {
-  return [...httpFunctions.map((fn) => kebab(fn.name)), 'relay', 'gateway'];
+  return [...httpFunctions.map((fn) => kebab(fn.name)), ...(processes as readonly LongLivedProcess[]).filter((p) => p.ingress).map((p) => p.name)];
 }
 
 const appHealthcheck = { test: ['CMD', ...healthProbe], interval: '10s', timeout: '3s', retries: 5, start_period: '20s' };
@@ -203,10 +194,7 @@ function buildCompose(): Document {
     PORT: fixedValue('PORT'),
     HOST: fixedValue('HOST'),
     // The passwords in these URLs are required (`:?`) where their own service is declared.
-    DATABASE_URL: fixedValue('DATABASE_URL'),
-    REDIS_URL: fixedValue('REDIS_URL'),
-    AMQP_URL: fixedValue('AMQP_URL'),
-    MONGO_URL: fixedValue('MONGO_URL'),
+    ...Object.fromEntries(sharedCredentials.map((name) => [name, fixedValue(name)])),
     TRUST_PROXY: fixedValue('TRUST_PROXY'),
     ...tunables,
   });
@@ -328,21 +316,21 @@ function buildCompose(): Document {
       environmentBase: doc.createAlias(platformEnvironment),
       body: {
         image: imageTag(fn.name),
-        environment: { FUNCTION_TARGET: fn.name, ...secretEnvironment(fn), ...(signing ? signingEnvironment : verifyingEnvironment) },
+        environment: { FUNCTION_TARGET: fn.name, ...credentialEnvironment(fn), ...(signing ? signingEnvironment : verifyingEnvironment) },
         depends_on: healthy(signing ? backing : [...backing, 'jwks']),
       },
     };
   }
 
-  for (const [target, comment] of Object.entries(processServices) as Array<[keyof typeof processServices, string]>) {
-    services[target] = {
-      comment,
+  for (const process of platformProcesses()) {
+    services[process.name] = {
+      comment: `${process.summary} (\`iotfn ${process.command}\`).`,
       base: doc.createAlias(appService),
       environmentBase: doc.createAlias(platformEnvironment),
       body: {
-        image: imageTag(target),
-        environment: { FUNCTION_TARGET: target, ...secretEnvironment(target), ...verifyingEnvironment, ...(target === 'bridge' ? { MQTT_URL: fixedValue('MQTT_URL') } : {}) },
-        depends_on: healthy([...backing, 'jwks', ...(target === 'bridge' ? ['mosquitto'] : [])]),
+        image: imageTag(process.name),
+        environment: { FUNCTION_TARGET: process.name, ...credentialEnvironment(process), ...verifyingEnvironment },
+        depends_on: healthy([...process.dependsOn]),
       },
     };
   }
@@ -381,7 +369,7 @@ function buildCompose(): Document {
   };
 
   services.prometheus = {
-    comment: 'Scrapes every function, the relay, the bridge, the triggers and RabbitMQ (deploy/prometheus/prometheus.yml).',
+    comment: `Scrapes every function, ${platformProcesses().filter((p) => p.scraped).map((p) => `the ${p.name}`).join(', ')} and RabbitMQ (deploy/prometheus/prometheus.yml).`,
     body: {
       image: serviceImages.prometheus,
       restart: 'unless-stopped',
@@ -443,7 +431,8 @@ function buildCompose(): Document {
     '   cp .env.example .env                                   # then fill in the secrets',
     '   sh deploy/build-images.sh && docker compose up -d      # http://localhost:8080 (NGINX)',
     ' Grafana on http://localhost:3000, Prometheus on :9090, the RabbitMQ console on :15672 (loopback only).',
-    ` Event functions run in the \`triggers\` service (\`iotfn triggers\`): in Compose it is what feeds them from RabbitMQ.`,
+    ` Event functions run in the \`triggers\` service (\`iotfn triggers\`): in Compose it is what feeds them from RabbitMQ;`,
+    ' scheduled functions in the `scheduler` service (`iotfn scheduler`), on their schedules.',
     ' No simulator is part of the image yet, so there is no `simulators` profile.',
   ].join('\n');
   // Ports and addresses in quotes, as Compose's documentation advises: a YAML 1.1 reader takes some `a:b` for numbers.

@@ -6,6 +6,7 @@
  * declared here once, copied from their Go API types (only the fields we use, with the same JSON names):
  *   serving.knative.dev/v1          knative/serving pkg/apis/serving/v1 (Service, RevisionSpec)
  *   sources.knative.dev/v1alpha1    knative-extensions/eventing-rabbitmq pkg/apis/sources/v1alpha1/rabbitmq_types.go
+ *   sources.knative.dev/v1          knative/eventing pkg/apis/sources/v1/ping_types.go (PingSource)
  *   rabbitmq.com/v1beta1            rabbitmq/cluster-operator (RabbitmqCluster) and
  *                                   rabbitmq/messaging-topology-operator api/v1beta1 (Exchange, Queue, Binding)
  *   gateway.networking.k8s.io       kubernetes-sigs/gateway-api apis/v1 (GatewayClass, Gateway, HTTPRoute)
@@ -95,6 +96,26 @@ export type RabbitmqSource = Resource<
     delivery?: RabbitmqSourceDelivery;
     sink: Destination;
     serviceAccountName?: string;
+  }
+>;
+
+// --- Knative PingSource ------------------------------------------------------------------------------------
+
+/** Sends a CloudEvent (type dev.knative.sources.ping) with `data` to its sink on every tick of `schedule`. */
+export type PingSource = Resource<
+  'sources.knative.dev/v1',
+  'PingSource',
+  {
+    /** Standard five-field cron. */
+    schedule: string;
+    /** IANA time zone of the schedule; UTC when absent. */
+    timezone?: string;
+    /** Media type of `data`; required with it. */
+    contentType?: string;
+    data?: string;
+    dataBase64?: string;
+    sink: Destination;
+    ceOverrides?: { extensions?: Record<string, string> };
   }
 >;
 
@@ -234,6 +255,7 @@ export type ClusterObject =
   | Manifest<StatefulSet>
   | KnativeService
   | RabbitmqSource
+  | PingSource
   | RabbitmqCluster
   | Exchange
   | Queue

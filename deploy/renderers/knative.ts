@@ -3,11 +3,14 @@
  * `knative/` from the function registry and the bus topology. `kubectl apply -k knative/` applies it.
  *
  * What runs how
- * - Every function, HTTP and event alike, is a Knative Service of the one image, FUNCTION_TARGET naming
- *   it (an event function is an HTTP server that takes CloudEvents). Functions on the telemetry path keep
- *   one warm pod; the rest scale to zero (see `policyOf`).
- * - The relay and the MQTT bridge hold long-lived connections (browsers' sockets, the broker subscription):
- *   a Deployment (relay) and a StatefulSet (bridge) with their Services, never scaled to zero.
+ * - Every function, HTTP, event and scheduled alike, is a Knative Service of the one image, FUNCTION_TARGET
+ *   naming it (an event function is an HTTP server that takes CloudEvents). How each scales is declared beside
+ *   the function (shared/deploy-policy.ts says which stay warm and why); this file only formats it.
+ * - The long-lived processes that hold connections (functions/processes.ts: the relay's browser sockets, the
+ *   bridge's broker subscription) are Deployments or StatefulSets with their Services, never scaled to zero;
+ *   the others are replaced here (the triggers by RabbitmqSources, the scheduler by PingSources).
+ * - Schedules: a PingSource per scheduled function POSTs a CloudEvent to its Knative Service on the
+ *   function's cron; the function takes its lock, so an overlapping tick skips.
  * - Events: the platform publishes structured CloudEvents to its own topic exchanges (iotfn.telemetry,
  *   iotfn.events). Each event function's durable queue (`fn.trigger.queue`, bound with `fn.trigger.pattern`
  *   on `fn.trigger.exchange`, dead-lettering to iotfn.dead-letter) is declared by the RabbitMQ messaging
@@ -36,10 +39,12 @@ import type { ConfigMap, Container, Namespace, Probe, ResourceRequirements, Secr
 import type { Deployment, StatefulSet } from 'kubernetes-types/apps/v1.js';
 import type { RenderedFile } from '../render.ts';
 import { functionPort, imageTag, kebab, metricsPort, project } from '../settings.ts';
-import { configSchema } from '../../shared/config.ts';
+import { configSchema, credentials, type Credential } from '../../shared/config.ts';
 import { exchanges, queues } from '../../shared/bus/topology.ts';
-import type { EventFunction, HttpFunction, PlatformFunction } from '../../shared/function.ts';
+import type { EventFunction, HttpFunction, PlatformFunction, ScheduleFunction } from '../../shared/function.ts';
+import { deployPolicyOf, type DeployPolicy } from '../../shared/deploy-policy.ts';
 import { functionNamed, functions, httpFunctions } from '../../functions/registry.ts';
+import { credentialsOf, isPrefixPath, processes, type ImageProcess, type LongLivedProcess } from '../../functions/processes.ts';
 import { mqttBridgeUser, mqttPlatformPort } from './compose.ts';
 import type {
   Binding,
@@ -53,6 +58,7 @@ import type {
   KnativeService,
   Kustomization,
   Manifest,
+  PingSource,
   Queue,
   RabbitmqCluster,
   RabbitmqClusterReference,
@@ -71,16 +77,14 @@ export const gatewayClass = { name: 'eg', controllerName: 'gateway.envoyproxy.io
 
 type ConfigVariable = keyof typeof configSchema.shape;
 
-/** The variables that carry credentials (the URLs embed them): they live in Secrets, never in a ConfigMap. */
-export const secretVariables = ['JWT_PRIVATE_KEY', 'DEVICE_TOKEN_SECRET', 'DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'MONGO_URL', 'MQTT_URL'] as const satisfies readonly ConfigVariable[];
-type SecretVariable = (typeof secretVariables)[number];
+/** The variables that carry credentials (shared/config.ts `credentials`): they live in Secrets, never in a ConfigMap. */
+export const secretVariables = Object.keys(credentials) as Credential[];
+type SecretVariable = Credential;
 
 /**
- * Each credential goes only where it is used, as in Compose: the signing key to the signing functions
- * (every other process verifies tokens with the jwks function's keys), the key device tokens are derived
- * from to the devices functions (they issue tokens) and the bridge (it gives the broker each device's
- * credentials), the broker's admin account, which reads every device's messages and manages the device
- * accounts, to the bridge alone.
+ * The Secrets the credentials are grouped in, so each is mounted only where one of its variables is read
+ * (`credentialsOf`, from shared/config.ts and functions/processes.ts): the signing key, the device token key,
+ * the broker's admin account, and the shared URLs every process reads.
  */
 export const secretNames = {
   shared: `${project}-secrets`,
@@ -98,21 +102,15 @@ export const secretOf: Record<SecretVariable, string> = {
   MQTT_URL: secretNames.mqttBridge,
 };
 
-/** A process of the image: a function, or one of the long-lived ones. */
-export type ImageProcess = PlatformFunction | 'relay' | 'bridge';
+export type { ImageProcess };
 
-const signs = (p: ImageProcess) => typeof p !== 'string' && p.domain === 'signing';
-const derivesDeviceTokens = (p: ImageProcess) => (typeof p !== 'string' && p.domain === 'devices') || p === 'bridge';
-
-/** The Secrets a process reads its credentials from. */
+/** The Secrets a process reads its credentials from, in `secretNames` order. */
 export function secretsFor(p: ImageProcess): string[] {
-  return [
-    secretNames.shared,
-    ...(signs(p) ? [secretNames.signingKey] : []),
-    ...(derivesDeviceTokens(p) ? [secretNames.deviceTokens] : []),
-    ...(p === 'bridge' ? [secretNames.mqttBridge] : []),
-  ];
+  const used = new Set(credentialsOf(p).map((name) => secretOf[name]));
+  return Object.values(secretNames).filter((name) => used.has(name));
 }
+
+const signs = (p: ImageProcess) => credentialsOf(p).includes('JWT_PRIVATE_KEY');
 
 /** The function that publishes the verification keys. */
 export const jwksFunction: HttpFunction = (() => {
@@ -154,67 +152,15 @@ function asEnvValue(value: unknown): string | undefined {
   return Array.isArray(value) ? value.join(',') : String(value);
 }
 
-/** How a function scales, and why: one table for Knative and OpenFaaS. */
-export interface FunctionPolicy {
-  minScale: number;
-  maxScale: number;
-  /** Requests in flight per pod that the autoscaler aims at. */
-  targetConcurrency: number;
-  /** Events an event function's source posts at once (its prefetch); unused for HTTP functions. */
-  sourceParallelism: number;
+/** How a function runs: its declared policy (shared/deploy-policy.ts) and the resources every function has. */
+export interface FunctionPolicy extends DeployPolicy {
   resources: ResourceRequirements;
-  why: string;
 }
-
-/** argon2id takes 19 MiB and a libuv thread (4 by default) per hash: more in flight only queues. */
-export const passwordHashingFunctions: readonly string[] = ['register', 'login'];
 
 const functionResources: ResourceRequirements = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 
-/** Devices send telemetry all the time: the functions it passes through stay warm. */
-function onTelemetryPath(fn: PlatformFunction): boolean {
-  return fn.kind === 'event' ? fn.trigger.exchange === exchanges.telemetry : fn.kind === 'http' && fn.auth === 'device';
-}
-
 export function policyOf(fn: PlatformFunction): FunctionPolicy {
-  if (onTelemetryPath(fn)) {
-    return {
-      minScale: 1,
-      maxScale: 20,
-      targetConcurrency: 100,
-      sourceParallelism: 200,
-      resources: functionResources,
-      why: 'on the telemetry path, which devices feed all the time: one pod stays warm so a burst never waits for a cold start',
-    };
-  }
-  if (fn.name === jwksFunction.name) {
-    return {
-      minScale: 1,
-      maxScale: 5,
-      targetConcurrency: 100,
-      sourceParallelism: 10,
-      resources: functionResources,
-      why: 'every process without the signing key fetches the verification keys from it: warm, so no cold start elsewhere waits for a second one',
-    };
-  }
-  if (passwordHashingFunctions.includes(fn.name)) {
-    return {
-      minScale: 0,
-      maxScale: 10,
-      targetConcurrency: 4,
-      sourceParallelism: 10,
-      resources: functionResources,
-      why: 'hashes passwords (argon2id, 4 at a time per process): scale out early rather than queue',
-    };
-  }
-  return {
-    minScale: 0,
-    maxScale: 10,
-    targetConcurrency: 50,
-    sourceParallelism: 10,
-    resources: functionResources,
-    why: 'called now and then: scales to zero when idle',
-  };
+  return { ...deployPolicyOf(fn), resources: functionResources };
 }
 
 /**
@@ -262,7 +208,7 @@ const securityContext: Container['securityContext'] = {
 function environment(p: ImageProcess): Pick<Container, 'env' | 'envFrom'> {
   const jwksUrl = jwksUrlFor(p);
   return {
-    env: [{ name: 'FUNCTION_TARGET', value: typeof p === 'string' ? p : p.name }, ...(jwksUrl ? [{ name: 'JWKS_URL', value: jwksUrl }] : [])],
+    env: [{ name: 'FUNCTION_TARGET', value: p.name }, ...(jwksUrl ? [{ name: 'JWKS_URL', value: jwksUrl }] : [])],
     envFrom: [{ configMapRef: { name: configMapName } }, ...secretsFor(p).map((name) => ({ secretRef: { name } }))],
   };
 }
@@ -287,7 +233,7 @@ function knativeService(fn: PlatformFunction): KnativeService {
           annotations: {
             'autoscaling.knative.dev/class': 'kpa.autoscaling.knative.dev',
             'autoscaling.knative.dev/metric': 'concurrency',
-            'autoscaling.knative.dev/target': String(policy.targetConcurrency),
+            'autoscaling.knative.dev/target': String(policy.concurrency),
             'autoscaling.knative.dev/min-scale': String(policy.minScale),
             'autoscaling.knative.dev/max-scale': String(policy.maxScale),
             ...(servesProbes(fn) ? scrapeAnnotations : {}),
@@ -380,6 +326,25 @@ function eventWiring(fn: EventFunction): [Queue, Binding, RabbitmqSource] {
   ];
 }
 
+/**
+ * A scheduled function's PingSource: on each tick of its cron (UTC) a CloudEvent POSTed to its Knative Service,
+ * which runs it (shared/schedule/over-http.ts); the body says nothing the function needs, the tick is the message.
+ */
+export function pingSource(fn: ScheduleFunction): PingSource {
+  const name = kebab(fn.name);
+  return {
+    apiVersion: 'sources.knative.dev/v1',
+    kind: 'PingSource',
+    metadata: { name, namespace, labels: labels(name, 'schedule') },
+    spec: {
+      schedule: fn.schedule.cron,
+      contentType: 'application/json',
+      data: JSON.stringify({ function: fn.name }),
+      sink: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name, namespace } },
+    },
+  };
+}
+
 function rabbitmq(): Array<RabbitmqCluster | Exchange | Queue | Binding> {
   return [
     {
@@ -399,22 +364,18 @@ function rabbitmq(): Array<RabbitmqCluster | Exchange | Queue | Binding> {
   ];
 }
 
-type LongLived = 'relay' | 'bridge';
+/** A long-lived process as the cluster runs it: the processes of functions/processes.ts with a workload. */
+type ClusterProcess = LongLivedProcess & { cluster: { workload: 'Deployment' | 'StatefulSet'; replicas: number; why: string } };
+
+const clusterProcesses = (): ClusterProcess[] => (processes as readonly LongLivedProcess[]).filter((p): p is ClusterProcess => p.cluster.workload !== 'none');
 
 /**
- * The relay runs one replica: Socket.IO's polling transport needs every request of a session on the same
- * process, and the Gateway's round robin cannot promise that. Bridges share one MQTT subscription group,
- * so two split the messages and a rolling update never leaves the broker without a subscriber.
+ * Replicas and workload kind come from the process's declaration. A StatefulSet (the bridge: its broker sessions
+ * are named after the host) keeps stable pod names (`bridge-0`, `bridge-1`); its pods start at once (Parallel)
+ * and update one at a time.
  */
-const replicas: Record<LongLived, number> = { relay: 1, bridge: 2 };
-
-/**
- * The bridge is a StatefulSet: its persistent broker sessions are named after the host
- * (`iotfn-bridge-{group}-{hostname}-{i}`), and only a stable pod name (`bridge-0`, `bridge-1`) lets a restarted
- * or rescheduled bridge take up what the broker queued for it; a Deployment's new pod name would leave that
- * session, and what it holds, behind. Both start at once (Parallel) and update one at a time.
- */
-function longLived(target: LongLived): [Manifest<Deployment> | Manifest<StatefulSet>, Manifest<Service>] {
+function longLived(process: ClusterProcess): [Manifest<Deployment> | Manifest<StatefulSet>, Manifest<Service>] {
+  const target = process.name;
   const podLabels = labels(target, target);
   const selector = { matchLabels: { 'app.kubernetes.io/name': target, 'app.kubernetes.io/part-of': project } };
   const template = {
@@ -425,7 +386,7 @@ function longLived(target: LongLived): [Manifest<Deployment> | Manifest<Stateful
           name: target,
           image: imageTag(target),
           ports: [{ name: 'http', containerPort: functionPort }, { name: 'metrics', containerPort: metricsPort }],
-          ...environment(target),
+          ...environment(process),
           resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
           readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
           livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
@@ -436,14 +397,14 @@ function longLived(target: LongLived): [Manifest<Deployment> | Manifest<Stateful
   };
   const metadata = { name: target, namespace, labels: podLabels };
   const workload: Manifest<Deployment> | Manifest<StatefulSet> =
-    target === 'bridge'
+    process.cluster.workload === 'StatefulSet'
       ? {
           apiVersion: 'apps/v1',
           kind: 'StatefulSet',
           metadata,
-          spec: { serviceName: target, podManagementPolicy: 'Parallel', replicas: replicas[target], selector, template },
+          spec: { serviceName: target, podManagementPolicy: 'Parallel', replicas: process.cluster.replicas, selector, template },
         }
-      : { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: { replicas: replicas[target], selector, template } };
+      : { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec: { replicas: process.cluster.replicas, selector, template } };
   return [
     workload,
     {
@@ -506,11 +467,14 @@ function routes(): HTTPRoute[] {
       result.push(httpRoute(`${project}-${domain}${suffix}`, fns.slice(i, i + maxRulesPerRoute).map(functionRule)));
     }
   }
-  result.push(
-    httpRoute(`${project}-realtime`, [
-      { matches: [{ path: { type: 'PathPrefix', value: '/socket.io' } }], backendRefs: [{ name: 'relay', port: 80 }] },
-    ]),
+  // The long-lived processes the cluster runs with public paths (the relay's /socket.io), to their Services.
+  const processRules: HTTPRouteRule[] = clusterProcesses().flatMap((p) =>
+    (p.ingress?.paths ?? []).map((path) => ({
+      matches: [{ path: isPrefixPath(path) ? { type: 'PathPrefix' as const, value: path.slice(0, -1) } : { type: 'Exact' as const, value: path } }],
+      backendRefs: [{ name: p.name, port: 80 }],
+    })),
   );
+  if (processRules.length > 0) result.push(httpRoute(`${project}-realtime`, processRules));
   return result;
 }
 
@@ -588,7 +552,12 @@ function functionFile(fn: PlatformFunction): KnativeFile {
     );
     if (!eventTargetsAnswerProbes) notes.push('TCP probes and no scrape: the functions-framework host answers only POSTs for an event function.');
   }
-  return { path: `knative/functions/${kebab(fn.name)}.yaml`, header: [generated, ...notes], objects: [knativeService(fn), ...(fn.kind === 'event' ? eventWiring(fn) : [])] };
+  if (fn.kind === 'schedule') {
+    const every = fn.schedule.everySeconds ? `; each run makes a pass every ${fn.schedule.everySeconds} s until the next tick` : '';
+    notes.push(`Schedule: a PingSource POSTs to this Service on "${fn.schedule.cron}" (UTC)${every}.`);
+  }
+  const wiring = fn.kind === 'event' ? eventWiring(fn) : fn.kind === 'schedule' ? [pingSource(fn)] : [];
+  return { path: `knative/functions/${kebab(fn.name)}.yaml`, header: [generated, ...notes], objects: [knativeService(fn), ...wiring] };
 }
 
 /** Every file of `knative/` as objects, before YAML: what the tests check. */
@@ -602,15 +571,10 @@ export function knativeFiles(): KnativeFile[] {
       objects: rabbitmq(),
     },
     ...functions.map(functionFile),
-    ...(['relay', 'bridge'] as const).map((target) => ({
-      path: `knative/${target}.yaml`,
-      header: [
-        generated,
-        target === 'relay'
-          ? 'The realtime Socket.IO relay: long-lived, a Deployment, never scaled to zero.'
-          : 'The MQTT bridge: long-lived, a StatefulSet (its broker sessions are named after the pod), never scaled to zero.',
-      ],
-      objects: longLived(target),
+    ...clusterProcesses().map((process) => ({
+      path: `knative/${process.name}.yaml`,
+      header: [generated, `${process.summary}.`, `Long-lived, a ${process.cluster.workload} of ${process.cluster.replicas}, never scaled to zero: ${process.cluster.why}.`],
+      objects: longLived(process),
     })),
     {
       path: 'knative/gateway.yaml',

@@ -15,6 +15,7 @@
  * test renders the same configuration with every upstream on a loopback port.
  */
 import { httpFunctions } from '../../functions/registry.ts';
+import { isPrefixPath, processes, type LongLivedProcess } from '../../functions/processes.ts';
 import type { HttpFunction, HttpMethod } from '../../shared/function.ts';
 import { problemKinds, problemTypeUri, type ProblemKind } from '../../shared/problem.ts';
 import { configDefault } from './compose.ts';
@@ -142,7 +143,29 @@ export function nginxConf(options: NginxOptions = {}): string {
     ];
   });
 
-  const gateway = (header: string) => block(header, [`set $iotfn_gateway ${upstream('gateway')};`, 'proxy_pass http://$iotfn_gateway;']);
+  /** A long-lived process's public paths (functions/processes.ts `ingress`); a WebSocket one keeps its sockets open. */
+  const processLocations = (p: LongLivedProcess) => {
+    const variable = `$iotfn_${p.name}`;
+    const websocket = [
+      ...proxyHeaders,
+      'proxy_set_header Upgrade $http_upgrade;',
+      'proxy_set_header Connection $iotfn_connection;',
+      'proxy_buffering off;',
+      '# Longer than Socket.IO\'s ping interval (25 s), so NGINX never cuts an idle socket.',
+      'proxy_read_timeout 120s;',
+    ];
+    return [
+      `# ${p.summary}${p.ingress!.websocket ? ': WebSocket (or long-polling while the upgrade is tried)' : ''}.`,
+      ...p.ingress!.paths.flatMap((path) =>
+        block(isPrefixPath(path) ? `location ^~ ${path}` : `location = ${path}`, [
+          `set ${variable} ${upstream(p.name)};`,
+          ...(p.ingress!.websocket ? websocket : []),
+          `proxy_pass http://${variable};`,
+        ]),
+      ),
+      '',
+    ];
+  };
 
   const server = block('server', [
     `listen ${listen};`,
@@ -161,26 +184,7 @@ export function nginxConf(options: NginxOptions = {}): string {
     ...proxyHeaders,
     '',
     ...functionLocations,
-    '# The realtime relay: Socket.IO over WebSocket (or long-polling while the upgrade is tried).',
-    ...block('location ^~ /socket.io/', [
-      `set $iotfn_relay ${upstream('relay')};`,
-      ...proxyHeaders,
-      'proxy_set_header Upgrade $http_upgrade;',
-      'proxy_set_header Connection $iotfn_connection;',
-      'proxy_buffering off;',
-      '# Longer than Socket.IO\'s ping interval (25 s), so NGINX never cuts an idle socket.',
-      'proxy_read_timeout 120s;',
-      'proxy_pass http://$iotfn_relay;',
-    ]),
-    '',
-    '# The API documentation, the problem type pages and the dashboard, from the gateway.',
-    ...gateway('location = /'),
-    ...gateway('location ^~ /app/'),
-    ...gateway('location = /docs'),
-    ...gateway('location ^~ /docs/'),
-    ...gateway('location = /openapi.json'),
-    ...gateway('location ^~ /problems/'),
-    '',
+    ...(processes as readonly LongLivedProcess[]).filter((p) => p.ingress).flatMap(processLocations),
     "# NGINX itself, for the container's health check.",
     ...block('location = /healthz', ['access_log off;', 'default_type application/json;', `return 200 '{"status":"ok"}';`]),
     '',

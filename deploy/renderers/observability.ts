@@ -1,7 +1,7 @@
 /**
  * Prometheus and Grafana, rendered from the registry, the bus topology and shared/metrics.ts:
  *
- *   deploy/prometheus/prometheus.yml       Compose: every function service, the relay, the bridge, the triggers, RabbitMQ
+ *   deploy/prometheus/prometheus.yml       Compose: every function service, the scraped processes (functions/processes.ts), RabbitMQ
  *   deploy/prometheus/prometheus-k8s.yml   Kubernetes: pods that opt in with the `prometheus.io/scrape` annotation
  *   deploy/prometheus/alerts.yml           5xx rate per function, ingest lag, dead letters growing, targets down
  *   deploy/grafana/…                       the data source, the dashboard provider and the iotfn dashboard
@@ -13,6 +13,7 @@
 import { configSchema } from '../../shared/config.ts';
 import { stringify } from 'yaml';
 import { httpFunctions } from '../../functions/registry.ts';
+import { processes } from '../../functions/processes.ts';
 import { queues } from '../../shared/bus/topology.ts';
 import { metricNames } from '../../shared/metrics.ts';
 import type { RenderedFile } from '../render.ts';
@@ -32,9 +33,9 @@ const external = (name: keyof typeof externalMetrics) => name;
 const rabbitmqMetrics = { port: 15692, path: '/metrics/per-object' };
 const scrapeJob = project;
 
-/** The Compose services Prometheus scrapes: every HTTP function, and the processes of the image. */
+/** The Compose services Prometheus scrapes: every HTTP function, and the processes of the image that ask to be. */
 export function scrapedServices(): string[] {
-  return [...httpFunctions.map((fn) => kebab(fn.name)), 'triggers', 'relay', 'bridge'];
+  return [...httpFunctions.map((fn) => kebab(fn.name)), ...processes.filter((p) => p.scraped).map((p) => p.name)];
 }
 
 const notice = (renderer: string) => `Rendered by deploy/renderers/${renderer} from the registry and shared/metrics.ts (\`iotfn render\`): edit the renderer, not this file.`;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { firstHeader } from '../../shared/http/harness.ts';
 import { authenticateDevice, parseDeviceAuthorization } from './model/device-auth.ts';
 import { ConfigVersion, desiredConfigOf, versionTag, versionsOfTags } from './model/device-config.ts';
@@ -13,6 +14,7 @@ import { waitForChange } from './model/device-changes.ts';
 export default defineHttpFunction({
   name: 'getConfigForDevice',
   domain: 'devices',
+  deploy: warmForDevices,
   method: 'GET',
   path: '/device/config',
   auth: 'device',

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { firstHeader } from '../../shared/http/harness.ts';
 import { authenticateDevice, parseDeviceAuthorization } from './model/device-auth.ts';
 import { DeviceCommandMessage, markCommandsSent, pendingCommands, toDeviceMessage, waitForPendingCommands } from './model/device-commands.ts';
@@ -12,6 +13,7 @@ import { DeviceCommandMessage, markCommandsSent, pendingCommands, toDeviceMessag
 export default defineHttpFunction({
   name: 'pendingDeviceCommands',
   domain: 'devices',
+  deploy: warmForDevices,
   method: 'GET',
   path: '/device/commands',
   auth: 'device',

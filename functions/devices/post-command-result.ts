@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { firstHeader } from '../../shared/http/harness.ts';
 import { authenticateDevice, parseDeviceAuthorization } from './model/device-auth.ts';
 import { Command, CommandResult, completeCommand } from './model/device-commands.ts';
@@ -11,6 +12,7 @@ import { Command, CommandResult, completeCommand } from './model/device-commands
 export default defineHttpFunction({
   name: 'postCommandResult',
   domain: 'devices',
+  deploy: warmForDevices,
   method: 'POST',
   path: '/device/commands/{cid}/result',
   auth: 'device',

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { firstHeader } from '../../shared/http/harness.ts';
 import { authenticateDevice, parseDeviceAuthorization } from './model/device-auth.ts';
 import { parseTelemetry, publishTelemetry, TelemetryPayload } from './model/telemetry.ts';
@@ -11,6 +12,7 @@ import { parseTelemetry, publishTelemetry, TelemetryPayload } from './model/tele
 export default defineHttpFunction({
   name: 'publishTelemetry',
   domain: 'devices',
+  deploy: warmForDevices,
   method: 'POST',
   path: '/telemetry',
   auth: 'device',

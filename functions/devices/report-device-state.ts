@@ -1,6 +1,7 @@
 /** PUT /device/state: a device reports its state `{version?, state}`, with the configuration version it applied. */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { firstHeader } from '../../shared/http/harness.ts';
 import { authenticateDevice, parseDeviceAuthorization } from './model/device-auth.ts';
 import { reportState, StateReport } from './model/device-config.ts';
@@ -8,6 +9,7 @@ import { reportState, StateReport } from './model/device-config.ts';
 export default defineHttpFunction({
   name: 'reportDeviceState',
   domain: 'devices',
+  deploy: warmForDevices,
   method: 'PUT',
   path: '/device/state',
   auth: 'device',

@@ -11,6 +11,7 @@
  * there fails the message, so its redelivery evaluates again (points already evaluated are skipped).
  */
 import { defineEventFunction, type EventInput } from '../../shared/function.ts';
+import { warmForDevices } from '../../shared/deploy-policy.ts';
 import { eventTypes, exchanges, queues } from '../../shared/bus/topology.ts';
 import { telemetryStored } from '../../shared/metrics.ts';
 import type { TelemetryMessage } from '../../shared/ports/telemetry-store.ts';
@@ -38,6 +39,7 @@ async function ingest(inputs: ReadonlyArray<EventInput<TelemetryEventData>>): Pr
 export default defineEventFunction({
   name: 'ingestTelemetry',
   domain: 'monitoring',
+  deploy: warmForDevices,
   summary: 'Store telemetry events from the bus',
   trigger: { exchange: exchanges.telemetry, pattern: 'telemetry.#', queue: queues.ingest, eventType: eventTypes.telemetry },
   data: TelemetryEventData,

@@ -15,6 +15,8 @@ export default defineHttpFunction({
   path: '/auth/jwks.json',
   auth: 'none',
   summary: 'Public keys (JWKS) that verify access tokens',
+  // Every other function fetches these keys at its own cold start: a cold jwks would make each of those wait twice.
+  deploy: { minScale: 1, maxScale: 5, concurrency: 100, why: 'every process without the signing key fetches the verification keys from it: warm, so no cold start elsewhere waits for a second one' },
   responses: { 200: z.object({ keys: z.array(Jwk) }) },
   async handler({ deps }) {
     if (!deps.signing) throw new Error('This process has no signing key (set JWT_PRIVATE_KEY)');

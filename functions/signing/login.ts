@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { hashesPasswords } from '../../shared/deploy-policy.ts';
 import { Problem } from '../../shared/problem.ts';
 import { startSession } from '../../shared/auth/sessions.ts';
 import { needsRehash, passwordHasher } from './model/passwords.ts';
@@ -21,6 +22,7 @@ const Body = z.object({
 export default defineHttpFunction({
   name: 'login',
   domain: 'signing',
+  deploy: hashesPasswords,
   method: 'POST',
   path: '/auth/login',
   auth: 'none',

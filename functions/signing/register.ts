@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
+import { hashesPasswords } from '../../shared/deploy-policy.ts';
 import { Problem } from '../../shared/problem.ts';
 import { passwordHasher, passwordRules, passwordWeakness } from './model/passwords.ts';
 import { insertUser, publicUser, User } from './model/users.ts';
@@ -24,6 +25,7 @@ const Body = z
 export default defineHttpFunction({
   name: 'register',
   domain: 'signing',
+  deploy: hashesPasswords,
   method: 'POST',
   path: '/auth/register',
   auth: 'none',
