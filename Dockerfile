@@ -9,25 +9,21 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-# The image runs TypeScript through tsx, so the type-check is the only compiler pass and the build fails on a
-# type error; the dashboard bundle is built here too, so a broken bundle fails the build, not the first start.
-RUN npx tsc -p . && npx tsc -p dashboard && node --import tsx dashboard/build.ts
+# The type-check fails the build on a type error (esbuild only strips types); npm run build compiles one bundle
+# per function, the CLI for the long-lived processes and the dashboard into dist/ (deploy/build.ts).
+RUN npx tsc -p . && npx tsc -p dashboard && npm run build
 
 FROM node:20-bookworm-slim AS run
 ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Production dependencies only: the packages the bundles leave external (native code, data files,
+# functions-framework) and the static files the gateway serves (swagger-ui-dist). No TypeScript, no tsx.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/tsconfig.json ./
-COPY --from=build /app/bin ./bin
-COPY --from=build /app/dashboard ./dashboard
-COPY --from=build /app/functions ./functions
-COPY --from=build /app/realtime ./realtime
-COPY --from=build /app/shared ./shared
+COPY --from=build /app/dist ./dist
 COPY docker/entrypoint.sh ./docker/entrypoint.sh
-# The gateway rebuilds the dashboard into dashboard/dist at start and the embedded adapters keep their files
-# in DATA_DIR (.data): the only places the unprivileged user writes.
-RUN mkdir -p .data dashboard/dist && chown -R node:node .data dashboard/dist
+# The embedded adapters keep their files in DATA_DIR (.data): the only place the unprivileged user writes.
+RUN mkdir -p .data && chown -R node:node .data
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node","-e","fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -6,6 +6,7 @@
  *   iotfn bridge              the MQTT bridge: broker (MQTT_URL) → checks → bus, plus probes on PORT
  *   iotfn relay               the realtime Socket.IO relay alone on PORT, with probes (metrics on METRICS_PORT)
  *   iotfn triggers            the event functions fed from their RabbitMQ queues (where no Knative trigger does it)
+ *   iotfn scheduler           the scheduled functions on their schedules (where no PingSource or cron-connector does it)
  *   iotfn functions           list the functions with their routes
  *   iotfn openapi [file]      write the OpenAPI document (stdout without a file)
  *   iotfn simulate …          a simulated fleet over MQTT or HTTP: telemetry, configuration, commands (simulators/fleet.ts)
@@ -26,16 +27,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
 import type { Deps } from '../shared/platform.ts';
 import { createFunctionPlatform } from '../functions/platform.ts';
-import { createGateway } from '../shared/http/gateway.ts';
-import { buildOpenApi } from '../shared/http/openapi.ts';
 import { version } from '../shared/version.ts';
-import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
-import { startTrigger } from '../shared/bus/trigger.ts';
-import { startDeviceEdge } from '../functions/devices/edge.ts';
-import { startLocalPlatform } from '../functions/local-platform.ts';
-import { buildDashboard } from '../dashboard/build.ts';
-import { attachRelay } from '../realtime/relay.ts';
-import { startNoDataTimer } from '../functions/monitoring/model/alerts.ts';
+import type { ProcessCommand } from '../functions/processes.ts';
+// Each command imports what it runs when it runs (below): a relay or a bridge process never loads the
+// registry's functions, the gateway, the dashboard build or the MQTT broker, and a bundle keeps each in its own chunk.
 import { createServer, type Server } from 'node:http';
 import { probeReply } from '../shared/http/probes.ts';
 import { startInternalServer } from '../shared/http/internal-server.ts';
@@ -57,6 +52,8 @@ const usage = `usage: iotfn <command>
                       to the queue each died in, or dropped; at most N (default 100)
   relay               the realtime Socket.IO relay on PORT, with /healthz, /readyz
   triggers            the event functions fed from their RabbitMQ queues, with probes on PORT
+  scheduler           the scheduled functions on their schedules (each under a lock: replicas are safe),
+                      with probes on PORT
   functions           list the functions with their routes
   openapi [file]      write the OpenAPI document (stdout without a file)
   simulate [flags]    a simulated fleet over MQTT or HTTP: telemetry at a rate or configured interval,
@@ -77,6 +74,12 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 async function dev(argv: string[]): Promise<void> {
   const { values: flags } = parseArgs({ args: argv, options: { demo: { type: 'boolean', default: false } }, strict: true });
   const config = loadConfig();
+  const [{ buildDashboard }, { createGateway }, { startLocalPlatform }, { functions, httpFunctions }] = await Promise.all([
+    import('../dashboard/build.ts'),
+    import('../shared/http/gateway.ts'),
+    import('../functions/local-platform.ts'),
+    import('../functions/registry.ts'),
+  ]);
   const { outDir } = await buildDashboard();
   const deps = await createFunctionPlatform(config);
   const server = createGateway({ functions: httpFunctions, deps, version, appDir: outDir });
@@ -121,6 +124,7 @@ function probeServer(deps: Deps): Server {
 async function bridge(): Promise<void> {
   const config = loadConfig();
   if (!config.MQTT_URL) throw new Error('MQTT_URL: the bridge needs the broker to subscribe to');
+  const { startDeviceEdge } = await import('../functions/devices/edge.ts');
   const deps = await createFunctionPlatform(config);
   const edge = await startDeviceEdge(deps);
   const server = probeServer(deps);
@@ -157,7 +161,7 @@ async function admin(argv: string[]): Promise<void> {
   const deps = await createFunctionPlatform(config, { relay: false });
   try {
     const { setUserRole } = await import('../functions/signing/model/users.ts');
-    const user = await setUserRole(deps.db, email, role);
+    const user = await setUserRole(deps.db, email, role, deps.cache);
     if (!user) {
       process.stderr.write(`admin ${action}: no user registered with ${email}\n`);
       process.exitCode = 1;
@@ -181,6 +185,7 @@ async function deadLetters(argv: string[]): Promise<void> {
   try {
     const { listDeadLetters, purgeDeadLetters, replayDeadLetters } = await import('../shared/bus/dead-letters.ts');
     const { declareTopology } = await import('../shared/bus/topology.ts');
+    const { eventFunctions } = await import('../functions/registry.ts');
     await declareTopology(deps.bus);
     const functionQueues = new Set(eventFunctions.map((fn) => fn.trigger.queue));
     if (action === 'list') {
@@ -202,6 +207,7 @@ async function deadLetters(argv: string[]): Promise<void> {
 
 async function relay(): Promise<void> {
   const config = loadConfig();
+  const { attachRelay } = await import('../realtime/relay.ts');
   const deps = await createFunctionPlatform(config);
   const server = probeServer(deps);
   const attached = await attachRelay(server, deps);
@@ -216,17 +222,30 @@ async function relay(): Promise<void> {
 
 async function triggers(): Promise<void> {
   const config = loadConfig();
+  const [{ startTrigger }, { eventFunctions }] = await Promise.all([import('../shared/bus/trigger.ts'), import('../functions/registry.ts')]);
   const deps = await createFunctionPlatform(config);
   const subscriptions = await Promise.all(eventFunctions.map((fn) => startTrigger(fn, deps)));
-  // The no-data alert timer is long-lived like the triggers; several trigger processes share it safely.
-  const noData = startNoDataTimer(deps);
   const server = probeServer(deps);
   await listen(server, config.PORT, config.HOST);
   const internal = await startInternalServer(deps);
   process.stdout.write(`iotfn ${version} triggers: ${eventFunctions.map((fn) => `${fn.name} ← ${fn.trigger.queue}`).join(', ')}; metrics on ${internal.url}/metrics\n`);
   stopOnSignals(deps, server, async () => {
-    noData.stop();
     await Promise.allSettled(subscriptions.map((s) => s.cancel()));
+    await internal.close();
+  });
+}
+
+async function scheduler(): Promise<void> {
+  const config = loadConfig();
+  const [{ startScheduler }, { scheduleFunctions }] = await Promise.all([import('../shared/schedule/scheduler.ts'), import('../functions/registry.ts')]);
+  const deps = await createFunctionPlatform(config);
+  const running = startScheduler(deps, scheduleFunctions);
+  const server = probeServer(deps);
+  await listen(server, config.PORT, config.HOST);
+  const internal = await startInternalServer(deps);
+  process.stdout.write(`iotfn ${version} scheduler: ${running.describe}; probes on http://localhost:${boundPort(server, config.PORT)}; metrics on ${internal.url}/metrics\n`);
+  stopOnSignals(deps, server, async () => {
+    await running.stop();
     await internal.close();
   });
 }
@@ -262,7 +281,8 @@ function stopOnSignals(deps: Deps, server: Server, stopEdge: () => Promise<void>
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function list(): void {
+async function list(): Promise<void> {
+  const { functions } = await import('../functions/registry.ts');
   const rows = functions.map((fn) =>
     fn.kind === 'http'
       ? [fn.name, fn.domain, `${fn.method} ${fn.path}`, fn.auth === 'user' ? 'bearer' : fn.auth === 'device' ? 'device token' : 'public']
@@ -274,7 +294,8 @@ function list(): void {
   for (const row of rows) process.stdout.write(row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ') + '\n');
 }
 
-function openapi(file: string | undefined): void {
+async function openapi(file: string | undefined): Promise<void> {
+  const [{ buildOpenApi }, { httpFunctions }] = await Promise.all([import('../shared/http/openapi.ts'), import('../functions/registry.ts')]);
   const text = JSON.stringify(buildOpenApi(httpFunctions, { version }), null, 2) + '\n';
   if (file) writeFileSync(file, text);
   else process.stdout.write(text);
@@ -401,24 +422,20 @@ async function deploy(argv: string[]): Promise<void> {
   process.stdout.write(`deploy --target ${target}: ${commands.length} commands done\n`);
 }
 
+/** The command of each long-lived process (functions/processes.ts): a Record over them, so a process without one does not compile. */
+const processCommands: Record<ProcessCommand, (argv: string[]) => Promise<void>> = { dev, relay, bridge, triggers, scheduler };
+
 async function main(argv: string[]): Promise<void> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
   const [command, ...rest] = positionals;
+  if (command && Object.hasOwn(processCommands, command)) return processCommands[command as ProcessCommand](argv.slice(argv.indexOf(command) + 1));
   switch (command) {
-    case 'dev':
-      return dev(argv.slice(argv.indexOf(command) + 1));
-    case 'bridge':
-      return bridge();
-    case 'relay':
-      return relay();
     case 'broker-accounts':
       return brokerAccounts();
     case 'admin':
       return admin(argv.slice(argv.indexOf(command) + 1));
     case 'dead-letters':
       return deadLetters(argv.slice(argv.indexOf(command) + 1));
-    case 'triggers':
-      return triggers();
     case 'functions':
       return list();
     case 'openapi':

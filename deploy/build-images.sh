@@ -31,6 +31,8 @@ docker tag iotfn:0.1.0 localhost:32000/iotfn-report-device-state:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-pending-device-commands:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-post-command-result:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-publish-telemetry:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-sweep-presence:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-expire-commands:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-ingest-telemetry:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-purge-device-telemetry:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-query-metrics:0.1.0
@@ -44,9 +46,12 @@ docker tag iotfn:0.1.0 localhost:32000/iotfn-update-alert-rule:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-delete-alert-rule:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-list-alerts:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-acknowledge-alert:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-expire-telemetry:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-sweep-no-data:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-relay:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-bridge:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-triggers:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-scheduler:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-gateway:0.1.0
 
 if [ "${1:-}" = "--push" ]; then
@@ -73,6 +78,8 @@ if [ "${1:-}" = "--push" ]; then
   docker push localhost:32000/iotfn-pending-device-commands:0.1.0
   docker push localhost:32000/iotfn-post-command-result:0.1.0
   docker push localhost:32000/iotfn-publish-telemetry:0.1.0
+  docker push localhost:32000/iotfn-sweep-presence:0.1.0
+  docker push localhost:32000/iotfn-expire-commands:0.1.0
   docker push localhost:32000/iotfn-ingest-telemetry:0.1.0
   docker push localhost:32000/iotfn-purge-device-telemetry:0.1.0
   docker push localhost:32000/iotfn-query-metrics:0.1.0
@@ -86,8 +93,11 @@ if [ "${1:-}" = "--push" ]; then
   docker push localhost:32000/iotfn-delete-alert-rule:0.1.0
   docker push localhost:32000/iotfn-list-alerts:0.1.0
   docker push localhost:32000/iotfn-acknowledge-alert:0.1.0
+  docker push localhost:32000/iotfn-expire-telemetry:0.1.0
+  docker push localhost:32000/iotfn-sweep-no-data:0.1.0
   docker push localhost:32000/iotfn-relay:0.1.0
   docker push localhost:32000/iotfn-bridge:0.1.0
   docker push localhost:32000/iotfn-triggers:0.1.0
+  docker push localhost:32000/iotfn-scheduler:0.1.0
   docker push localhost:32000/iotfn-gateway:0.1.0
 fi

@@ -7,13 +7,14 @@ set -eu
 
 target="${FUNCTION_TARGET:-}"
 case "$target" in
-  relay) exec node --import tsx bin/iotfn.ts relay ;;
-  bridge) exec node --import tsx bin/iotfn.ts bridge ;;
-  triggers) exec node --import tsx bin/iotfn.ts triggers ;;
-  gateway) exec node --import tsx bin/iotfn.ts dev ;;
-  register|login|refresh|logout|me|jwks|addDevice|bulkAddDevices|searchDevices|getDevice|updateDevice|deleteDevice|rotateDeviceToken|setDeviceConfig|getDeviceConfig|sendCommand|listCommands|getCommand|getConfigForDevice|reportDeviceState|pendingDeviceCommands|postCommandResult|publishTelemetry|ingestTelemetry|purgeDeviceTelemetry|queryMetrics|latestMetrics|queryManyDevices|deleteTelemetry|forecastMetric|addAlertRule|listAlertRules|updateAlertRule|deleteAlertRule|listAlerts|acknowledgeAlert)
-    exec node --import tsx node_modules/.bin/functions-framework --source=functions/index.ts --target="$target" ;;
+  relay) exec node --enable-source-maps dist/bin/iotfn.js relay ;;
+  bridge) exec node --enable-source-maps dist/bin/iotfn.js bridge ;;
+  triggers) exec node --enable-source-maps dist/bin/iotfn.js triggers ;;
+  scheduler) exec node --enable-source-maps dist/bin/iotfn.js scheduler ;;
+  gateway) exec node --enable-source-maps dist/bin/iotfn.js dev ;;
+  register|login|refresh|logout|me|jwks|addDevice|bulkAddDevices|searchDevices|getDevice|updateDevice|deleteDevice|rotateDeviceToken|setDeviceConfig|getDeviceConfig|sendCommand|listCommands|getCommand|getConfigForDevice|reportDeviceState|pendingDeviceCommands|postCommandResult|publishTelemetry|sweepPresence|expireCommands|ingestTelemetry|purgeDeviceTelemetry|queryMetrics|latestMetrics|queryManyDevices|deleteTelemetry|forecastMetric|addAlertRule|listAlertRules|updateAlertRule|deleteAlertRule|listAlerts|acknowledgeAlert|expireTelemetry|sweepNoData)
+    exec node --enable-source-maps "dist/functions/$target.js" ;;
   *)
-    echo "FUNCTION_TARGET: expected one of register, login, refresh, logout, me, jwks, addDevice, bulkAddDevices, searchDevices, getDevice, updateDevice, deleteDevice, rotateDeviceToken, setDeviceConfig, getDeviceConfig, sendCommand, listCommands, getCommand, getConfigForDevice, reportDeviceState, pendingDeviceCommands, postCommandResult, publishTelemetry, ingestTelemetry, purgeDeviceTelemetry, queryMetrics, latestMetrics, queryManyDevices, deleteTelemetry, forecastMetric, addAlertRule, listAlertRules, updateAlertRule, deleteAlertRule, listAlerts, acknowledgeAlert, relay, bridge, triggers, gateway, got \"$target\"" >&2
+    echo "FUNCTION_TARGET: expected one of register, login, refresh, logout, me, jwks, addDevice, bulkAddDevices, searchDevices, getDevice, updateDevice, deleteDevice, rotateDeviceToken, setDeviceConfig, getDeviceConfig, sendCommand, listCommands, getCommand, getConfigForDevice, reportDeviceState, pendingDeviceCommands, postCommandResult, publishTelemetry, sweepPresence, expireCommands, ingestTelemetry, purgeDeviceTelemetry, queryMetrics, latestMetrics, queryManyDevices, deleteTelemetry, forecastMetric, addAlertRule, listAlertRules, updateAlertRule, deleteAlertRule, listAlerts, acknowledgeAlert, expireTelemetry, sweepNoData, relay, bridge, triggers, scheduler, gateway, got \"$target\"" >&2
     exit 64 ;;
 esac

@@ -1,7 +1,8 @@
 /**
  * The container image and Docker Compose, as far as they can be checked without a Docker engine: the rendered
- * files equal the checked-in ones; the Dockerfile has the stages, user and probe it should; the image's entry
- * point and health probe run for real (outside a container, from the repository); docker-compose.yml parses and
+ * files equal the checked-in ones; the Dockerfile has the stages, user and probe it should, and its build stage
+ * type-checks and compiles from the build context alone (what the image then runs, started from a folder laid out
+ * like it, is test/image-layout.test.ts); docker-compose.yml parses and
  * has a service, image tag and health-gated dependencies for every function; no secret is committed; and the
  * Mosquitto configuration runs in the real Mosquitto (dynamic security: no anonymous client, an account per
  * device that the admin account creates, each allowed its own topic only).
@@ -18,11 +19,11 @@ import { parse } from 'yaml';
 import { configSchema } from '../shared/config.ts';
 import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
 import { imageTag, kebab } from '../deploy/settings.ts';
-import { buildFolders, healthProbe, imageTargets, importGraph, nodeImage, renderContainerArtefacts, runtimeFolders } from '../deploy/renderers/container.ts';
+import { buildFolders, imageTargets, importGraph, nodeFlags, nodeImage, renderContainerArtefacts } from '../deploy/renderers/container.ts';
+import { cliBundle, dashboardDir, distDir, functionBundle } from '../deploy/build.ts';
 import { composeSecrets, configDefault, mosquittoFiles, mqttBridgeUser, mqttDevicePort, mqttPlatformPort, renderCompose, upstreamServices } from '../deploy/renderers/compose.ts';
-import { services } from './support/services.ts';
 import { dynsecCommands, startProjectMosquitto, type ProjectMosquitto } from './support/mosquitto.ts';
-import { exitCode, freePort, freshSigningKeyPem, repoRoot, startProcess, waitForHttp, type Started } from './support/processes.ts';
+import { repoRoot } from './support/processes.ts';
 import { settleWithin, until } from './support/wait.ts';
 
 const checkedIn = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -43,24 +44,34 @@ image('builds in two stages: dev dependencies and checks in the first, productio
   const [build, run] = stages as [string, string];
   assert.ok(build.startsWith(`${nodeImage} AS build`));
   assert.match(build, /RUN npm ci --no-audit/);
-  assert.match(build, /npx tsc -p \./);
-  assert.match(build, /node --import tsx dashboard\/build\.ts/);
+  assert.match(build, /^RUN npx tsc -p \. && npx tsc -p dashboard && npm run build$/m, 'type-checks, then compiles');
   assert.ok(run.startsWith(`${nodeImage} AS run`));
   assert.match(run, /RUN npm ci --omit=dev/);
   assert.match(run, /ENV NODE_ENV=production/);
   assert.match(run, /^USER node$/m, 'runs as the unprivileged node user');
   assert.match(run, /^HEALTHCHECK .*\/healthz/m);
   assert.match(run, /^ENTRYPOINT \["\/bin\/sh", "docker\/entrypoint\.sh"\]$/m);
-  for (const folder of runtimeFolders()) assert.match(run, new RegExp(`^COPY --from=build /app/${folder} \\./${folder}$`, 'm'), `copies ${folder}/`);
+  const copies = [...run.matchAll(/^COPY (.+)$/gm)].map((match) => match[1]);
+  assert.equal(copies, ['package.json package-lock.json ./', `--from=build /app/${distDir} ./${distDir}`, 'docker/entrypoint.sh ./docker/entrypoint.sh'], 'the compiled dist/ and no source');
+  const instructions = run.split('\n').filter((line) => !line.startsWith('#'));
+  assert.not.ok(instructions.some((line) => /tsx|tsconfig/.test(line)), 'nothing of TypeScript in the run stage');
 });
 
-image('the image carries every folder and production dependency its entry points import', () => {
-  const { files, packages } = importGraph('run');
-  for (const core of ['bin/iotfn.ts', 'functions/index.ts', 'functions/registry.ts', 'shared/config.ts', 'realtime/relay.ts']) assert.ok(files.includes(core), `${core} is reached`);
-  const manifest = JSON.parse(checkedIn('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-  const missing = packages.filter((name) => !(name in manifest.dependencies));
-  assert.equal(missing, [], `imported at run time but not production dependencies (npm ci --omit=dev leaves them out): ${missing.join(', ')}`);
-  assert.ok('tsx' in manifest.dependencies, 'tsx runs the TypeScript in the image, so it is a production dependency');
+image('the entrypoint runs every target from dist/ with plain node and source maps', () => {
+  const entrypoint = checkedIn('docker/entrypoint.sh');
+  const runs = [...entrypoint.matchAll(/exec (node .+?) ;;/g)].map((match) => match[1]!);
+  assert.ok(runs.length > 0 && runs.every((line) => line.startsWith(`node ${nodeFlags} `) && !/tsx|\.ts\b/.test(line)), runs.join('\n'));
+  assert.ok(runs.includes(`node ${nodeFlags} "${functionBundle('$target')}"`), 'a function runs its own bundle');
+  assert.ok(runs.includes(`node ${nodeFlags} ${cliBundle} relay`), 'the relay runs from the CLI bundle');
+});
+
+image('the run stage needs no dev dependency: tsx, typescript and esbuild are dev dependencies, and the build is an npm script', () => {
+  const manifest = JSON.parse(checkedIn('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+  for (const tool of ['tsx', 'typescript', 'esbuild']) {
+    assert.ok(tool in manifest.devDependencies && !(tool in manifest.dependencies), `${tool} is a dev dependency`);
+  }
+  assert.is(manifest.scripts.build, 'node --import tsx deploy/build.ts');
+  assert.match(checkedIn('.ci/run'), /typecheck\n[\s\S]*npm run --silent build\n[\s\S]*npm test/, 'CI builds after the type-check, before the tests');
 });
 
 image('.dockerignore lets in only what the image is built from, and never an .env file', () => {
@@ -69,15 +80,19 @@ image('.dockerignore lets in only what the image is built from, and never an .en
     .filter((line) => line && !line.startsWith('#'));
   assert.is(lines[0], '*', 'an allow-list: everything is left out first');
   for (const folder of buildFolders()) assert.ok(lines.includes(`!${folder}/`), `${folder}/ is let back in`);
-  for (const folder of runtimeFolders()) assert.ok(buildFolders().includes(folder), `${folder}/ is in the context for the run stage to copy`);
+  for (const core of ['bin/iotfn.ts', 'functions/index.ts', 'functions/host.ts', 'deploy/build.ts', 'dashboard/build.ts', 'realtime/relay.ts']) {
+    assert.ok(importGraph().files.includes(core), `${core} is reached from the build's entry points`);
+  }
   assert.ok(lines.includes('**/.env'));
+  assert.ok(lines.includes(`${distDir}/`), 'a dist/ of the machine is never sent: the build stage compiles its own');
   assert.not.ok(lines.some((line) => /^!.*(\.env|test|bench|\.git)/.test(line)));
   const context = buildContext();
   assert.not.ok(context.some((file) => /(^|\/)\.env$/.test(file) || file.startsWith('test/') || file.startsWith('node_modules/')));
   assert.ok(context.includes('docker/entrypoint.sh') && context.includes('package-lock.json'));
+  assert.not.ok(context.some((file) => file.startsWith(`${distDir}/`)));
 });
 
-image('the build stage type-checks and bundles from the build context alone (the Dockerfile\'s RUN line, without Docker)', () => {
+image('the build stage type-checks and compiles from the build context alone (the Dockerfile\'s RUN line, without Docker)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iotfn-build-context-'));
   try {
     for (const file of buildContext()) cpSync(join(repoRoot, file), join(dir, file));
@@ -87,7 +102,7 @@ image('the build stage type-checks and bundles from the build context alone (the
     assert.ok(run, 'the build stage runs the type-check');
     const result = spawnSync('sh', ['-c', run], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
     assert.is(result.status, 0, `${result.stdout}${result.stderr}`);
-    assert.ok(existsSync(join(dir, 'dashboard/dist/app.js')), 'the dashboard bundle is built');
+    for (const file of [functionBundle('jwks'), cliBundle, `${dashboardDir}/app.js`]) assert.ok(existsSync(join(dir, file)), `${file} is built`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -129,71 +144,6 @@ function buildContext(): string[] {
   );
   return files.filter((file) => !excluded(file)).sort();
 }
-
-const entry: { started: Started[] } = { started: [] };
-const probe = (port: number) => spawnSync(healthProbe[0]!, healthProbe.slice(1), { env: { ...process.env, PORT: String(port), FUNCTION_TARGET: '' }, timeout: 10_000 }).status;
-
-/** The entry point as the container runs it (`sh docker/entrypoint.sh`), from the repository instead of /app. */
-async function startTarget(target: string): Promise<{ started: Started; port: number; metricsPort: number }> {
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const started = startProcess('sh', ['docker/entrypoint.sh'], {
-    FUNCTION_TARGET: target,
-    PORT: String(port),
-    METRICS_PORT: String(metricsPort),
-    HOST: '127.0.0.1',
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: services.databaseUrl,
-    REDIS_URL: services.redisUrl,
-    REDIS_KEY_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}:`,
-    JWT_PRIVATE_KEY: freshSigningKeyPem(),
-  });
-  entry.started.push(started);
-  return { started, port, metricsPort };
-}
-
-image('FUNCTION_TARGET=<function>: the entry point serves that function with functions-framework, and the HEALTHCHECK probe passes', async () => {
-  assert.is(probe(await freePort()), 1, 'the probe fails where nothing listens');
-  const { started, port } = await startTarget('jwks');
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, started);
-  assert.is(probe(port), 0);
-  const jwks = await fetch(`http://127.0.0.1:${port}/auth/jwks.json`, { signal: AbortSignal.timeout(10_000) });
-  assert.is(jwks.status, 200);
-  assert.is(((await jwks.json()) as { keys: unknown[] }).keys.length, 1);
-});
-
-image('FUNCTION_TARGET=<event function>: functions-framework serves CloudEvents and the HEALTHCHECK probe passes', async () => {
-  const fn = eventFunctions[0]!;
-  const { started, port, metricsPort } = await startTarget(fn.name);
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, started);
-  assert.is(probe(port), 0);
-  // Metrics are on the internal port only (METRICS_PORT), never on the public one.
-  await waitForHttp(`http://127.0.0.1:${metricsPort}/metrics`, started);
-  const exposed = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
-  assert.is(exposed.status, 404);
-  assert.ok(started.child.exitCode === null, 'still running');
-});
-
-image('FUNCTION_TARGET=relay: the entry point runs `iotfn relay`, which answers the probe too', async () => {
-  const { started, port } = await startTarget('relay');
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, started);
-  assert.is(probe(port), 0);
-  assert.match(started.output(), /realtime relay/);
-});
-
-image('an unknown FUNCTION_TARGET stops the container at once, naming the valid targets', async () => {
-  const { started } = await startTarget('logn');
-  const closed = new Promise((resolve) => started.child.once('close', resolve));
-  assert.is(await exitCode(started, 10_000), 64);
-  await settleWithin(closed, 5000);
-  assert.match(started.output(), /FUNCTION_TARGET: expected one of register, login,/);
-  assert.match(started.output(), /relay, bridge, triggers, gateway, got "logn"/);
-});
-
-image.after(async () => {
-  await Promise.all(entry.started.map((s) => s.stop()));
-});
 
 image.run();
 

@@ -1,46 +1,48 @@
 /**
  * The container image: one multi-stage `Dockerfile` for every function and long-lived process, the
  * `.dockerignore` that keeps the build context to what the image is built from, the entrypoint that picks a process
- * by `FUNCTION_TARGET`, and `deploy/build-images.sh`, which builds the image once and tags it per target:
+ * by `FUNCTION_TARGET`, and `deploy/build-images.sh`, which builds the image once and tags it per target. The build
+ * stage type-checks and compiles (`npm run build`, deploy/build.ts); the run stage holds the compiled `dist/` and
+ * the production dependencies only, no TypeScript and no tsx, and runs plain `node`:
  *
- *   FUNCTION_TARGET=login     → functions-framework serving `login` alone (the deploy unit Knative scales)
- *   FUNCTION_TARGET=relay     → `iotfn relay`      (Socket.IO relay)
- *   FUNCTION_TARGET=bridge    → `iotfn bridge`     (MQTT bridge)
- *   FUNCTION_TARGET=triggers  → `iotfn triggers`   (event functions fed from RabbitMQ, where no Knative trigger is)
- *   FUNCTION_TARGET=gateway   → `iotfn dev`        (every function in one process; Compose uses it for the docs and dashboard)
+ *   FUNCTION_TARGET=login     → dist/functions/login.js: functions-framework serving `login` alone (what Knative scales)
+ *   FUNCTION_TARGET=relay     → dist/bin/iotfn.js relay      (Socket.IO relay)
+ *   FUNCTION_TARGET=bridge    → dist/bin/iotfn.js bridge     (MQTT bridge)
+ *   FUNCTION_TARGET=triggers  → dist/bin/iotfn.js triggers   (event functions fed from RabbitMQ, where no Knative trigger is)
+ *   FUNCTION_TARGET=gateway   → dist/bin/iotfn.js dev        (every function in one process; Compose uses it for the docs and dashboard)
  *
- * What the image copies is derived from the import graph of its entry points, so a new top-level folder the
- * code starts to import is shipped without anyone remembering to add it here.
+ * What the build context lets in is derived from the import graph of the build's entry points, so a new top-level
+ * folder the code starts to import is sent to the build without anyone remembering to add it here.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventFunctions, functions } from '../../functions/registry.ts';
+import { processes, type ProcessCommand, type ProcessName } from '../../functions/processes.ts';
 import type { RenderedFile } from '../render.ts';
 import { imageTag, imageVersion, project, functionPort } from '../settings.ts';
+import { cliBundle, distDir, functionBundle } from '../build.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The Node image both stages start from: Debian (glibc), so argon2's prebuilt binary loads without a compiler. */
 export const nodeImage = 'node:20-bookworm-slim';
 
-/** Processes of the image that are not registry functions, with the `iotfn` command each one runs. */
-export const processTargets = {
-  relay: 'relay',
-  bridge: 'bridge',
-  triggers: 'triggers',
-  gateway: 'dev',
-} as const;
+/** Processes of the image that are not registry functions, with the `iotfn` command each one runs (functions/processes.ts). */
+export const processTargets = Object.fromEntries(processes.map((p) => [p.name, p.command])) as Record<ProcessName, ProcessCommand>;
 
-export type ProcessTarget = keyof typeof processTargets;
+export type ProcessTarget = ProcessName;
 
 /** Every `FUNCTION_TARGET` the image answers to: each function by name, then the long-lived processes. */
 export function imageTargets(): string[] {
   return [...functions.map((fn) => fn.name), ...Object.keys(processTargets)];
 }
 
-/** Files the image starts from: the CLI, the functions-framework entry, and the dashboard build the gateway runs. */
-export const runtimeEntryPoints = ['bin/iotfn.ts', 'functions/index.ts', 'dashboard/build.ts'];
+/** Files the build stage type-checks and compiles from: the CLI, the functions-framework host, and the build itself. */
+export const buildEntryPoints = ['bin/iotfn.ts', 'functions/index.ts', 'deploy/build.ts'];
+
+/** Node's flags for every process of the image: stack traces name the TypeScript sources, not the bundles. */
+export const nodeFlags = '--enable-source-maps';
 
 /**
  * The probe the image's HEALTHCHECK and Compose's healthchecks run: Node's own fetch, because the slim
@@ -60,20 +62,15 @@ export interface ImportGraph {
   packages: string[];
 }
 
-/**
- * Which imports a walk follows. `run`: static value imports, what a process of the image loads (tsx erases
- * type-only imports, and a dynamic `import()` is a command loading something lazily, like the deploy
- * renderers behind `iotfn render`). `build`: every import, type-only and dynamic too, since the build stage's
- * type-check needs every file it can see referenced.
- */
-export type ImportWalk = 'run' | 'build';
-
 // Only imports that start a line count, so an example inside a doc comment (` *   import …`) is not one.
-const staticImport = /^\s*(?:import|export)\s+(type\s+)?[^;'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
+const staticImport = /^\s*(?:import|export)\s+(?:type\s+)?[^;'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
 const dynamicImport = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-/** Walks the imports from the entry points: what the image runs (`run`) or what its build checks (`build`). */
-export function importGraph(walk: ImportWalk, entries: readonly string[] = runtimeEntryPoints): ImportGraph {
+/**
+ * Walks the imports from the entry points, type-only and dynamic ones too: the build stage's type-check needs every
+ * file it can see referenced, and the bundles hold what a dynamic import() loads.
+ */
+export function importGraph(entries: readonly string[] = buildEntryPoints): ImportGraph {
   const files = new Set<string>();
   const packages = new Set<string>();
   const pending = [...entries];
@@ -82,8 +79,8 @@ export function importGraph(walk: ImportWalk, entries: readonly string[] = runti
     if (files.has(file)) continue;
     files.add(file);
     const source = readFileSync(join(repoRoot, file), 'utf8');
-    const specifiers = [...source.matchAll(staticImport)].filter((match) => walk === 'build' || !match[1]).map((match) => (match[2] ?? match[3])!);
-    if (walk === 'build') specifiers.push(...[...source.matchAll(dynamicImport)].map((match) => match[1]!));
+    const specifiers = [...source.matchAll(staticImport)].map((match) => (match[1] ?? match[2])!);
+    specifiers.push(...[...source.matchAll(dynamicImport)].map((match) => match[1]!));
     for (const specifier of specifiers) {
       if (specifier.startsWith('.')) pending.push(normalize(relative(repoRoot, join(repoRoot, dirname(file), specifier))));
       else if (!specifier.startsWith('node:')) packages.add(packageName(specifier));
@@ -99,19 +96,14 @@ function packageName(specifier: string): string {
 
 const topFolders = (files: string[]) => [...new Set(files.map((file) => file.split('/')[0]!))].sort();
 
-/** Top-level folders the run stage copies: every folder holding a file a process of the image loads. */
-export function runtimeFolders(): string[] {
-  return topFolders(importGraph('run').files);
-}
-
-/** Top-level folders the build context holds: what the type-check of the build stage reaches. */
+/** Top-level folders the build context holds: what the type-check and the compilation of the build stage reach. */
 export function buildFolders(): string[] {
-  return topFolders(importGraph('build').files);
+  return topFolders(importGraph().files);
 }
 
 const notice = (renderer: string) => `Rendered by deploy/renderers/${renderer} from the function registry (\`iotfn render\`): edit the renderer, not this file.`;
 
-function dockerfile(folders: string[]): string {
+function dockerfile(): string {
   const probe = JSON.stringify(healthProbe);
   return `# syntax=docker/dockerfile:1
 # ${notice('container.ts')}
@@ -124,21 +116,21 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-# The image runs TypeScript through tsx, so the type-check is the only compiler pass and the build fails on a
-# type error; the dashboard bundle is built here too, so a broken bundle fails the build, not the first start.
-RUN npx tsc -p . && npx tsc -p dashboard && node --import tsx dashboard/build.ts
+# The type-check fails the build on a type error (esbuild only strips types); npm run build compiles one bundle
+# per function, the CLI for the long-lived processes and the dashboard into ${distDir}/ (deploy/build.ts).
+RUN npx tsc -p . && npx tsc -p dashboard && npm run build
 
 FROM ${nodeImage} AS run
 ENV NODE_ENV=production PORT=${functionPort}
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Production dependencies only: the packages the bundles leave external (native code, data files,
+# functions-framework) and the static files the gateway serves (swagger-ui-dist). No TypeScript, no tsx.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/tsconfig.json ./
-${folders.map((folder) => `COPY --from=build /app/${folder} ./${folder}`).join('\n')}
+COPY --from=build /app/${distDir} ./${distDir}
 COPY docker/entrypoint.sh ./docker/entrypoint.sh
-# The gateway rebuilds the dashboard into dashboard/dist at start and the embedded adapters keep their files
-# in DATA_DIR (.data): the only places the unprivileged user writes.
-RUN mkdir -p .data dashboard/dist && chown -R node:node .data dashboard/dist
+# The embedded adapters keep their files in DATA_DIR (.data): the only place the unprivileged user writes.
+RUN mkdir -p .data && chown -R node:node .data
 USER node
 EXPOSE ${functionPort}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ${probe}
@@ -157,6 +149,7 @@ function dockerignore(folders: string[]): string {
 !docker/
 ${folders.map((folder) => `!${folder}/`).join('\n')}
 dashboard/dist/
+${distDir}/
 **/*.log
 **/.env
 `;
@@ -164,7 +157,7 @@ dashboard/dist/
 
 function entrypoint(): string {
   const names = functions.map((fn) => fn.name);
-  const commands = Object.entries(processTargets).map(([target, command]) => `  ${target}) exec node --import tsx bin/iotfn.ts ${command} ;;`);
+  const commands = Object.entries(processTargets).map(([target, command]) => `  ${target}) exec node ${nodeFlags} ${cliBundle} ${command} ;;`);
   return `#!/bin/sh
 # ${notice('container.ts')}
 #
@@ -176,7 +169,7 @@ target="\${FUNCTION_TARGET:-}"
 case "$target" in
 ${commands.join('\n')}
   ${names.join('|')})
-    exec node --import tsx node_modules/.bin/functions-framework --source=functions/index.ts --target="$target" ;;
+    exec node ${nodeFlags} "${functionBundle('$target')}" ;;
   *)
     echo "FUNCTION_TARGET: expected one of ${imageTargets().join(', ')}, got \\"$target\\"" >&2
     exit 64 ;;
@@ -207,7 +200,7 @@ fi
 
 export function renderContainerArtefacts(): RenderedFile[] {
   return [
-    { path: 'Dockerfile', content: dockerfile(runtimeFolders()) },
+    { path: 'Dockerfile', content: dockerfile() },
     { path: '.dockerignore', content: dockerignore(buildFolders()) },
     { path: 'docker/entrypoint.sh', content: entrypoint() },
     { path: 'deploy/build-images.sh', content: buildScript() },
