@@ -40,6 +40,8 @@ const baselineServer = 'bench/lib/baseline-server.mjs';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const frameworkBin = 'node_modules/.bin/functions-framework';
 const env = platformEnv();
+/** BENCH_ONLY=regex runs only the figures whose names match (the devices' setup only when one of theirs does). */
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 let baseline: number | undefined;
 const failures: string[] = [];
 
@@ -52,6 +54,7 @@ function benchDuration(raw: string | undefined): number {
 
 /** Runs one figure's step; a failure is reported and remembered, and the remaining figures still run. */
 async function figure(name: string, step: () => Promise<Figure>): Promise<Figure | undefined> {
+  if (only && !only.test(name)) return undefined;
   progress(`${name} ...`);
   try {
     const result = await step();
@@ -231,7 +234,7 @@ async function main(): Promise<void> {
     await baselineFigure();
     const token = await signingFigures();
     await coldStartFigures(token);
-    await deviceFigures({ figure, env, durationS, warmupS: WARMUP_S });
+    if (!only || only.test('devices.')) await deviceFigures({ figure, env, durationS, warmupS: WARMUP_S });
   } finally {
     await stopAll();
     await deleteRunKeys();
