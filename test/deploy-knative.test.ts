@@ -472,7 +472,9 @@ openfaas('every function with its image, FUNCTION_TARGET, the shared config, the
     const f = stack.functions[kebab(fn.name)]!;
     assert.equal([f.lang, f.handler, f.image], ['dockerfile', '.', imageTag(fn.name)]);
     const jwks = fn.domain === 'signing' ? {} : { JWKS_URL: 'http://jwks.openfaas-fn.svc.cluster.local:8080/auth/jwks.json' };
-    assert.equal(f.environment, { FUNCTION_TARGET: fn.name, ...jwks, ...configData });
+    // A scheduled function's invocation lasts up to a minute: the default 10 s timeouts would cut it off.
+    const timeouts = fn.kind === 'schedule' ? { read_timeout: '75s', write_timeout: '75s', exec_timeout: '75s' } : {};
+    assert.equal(f.environment, { FUNCTION_TARGET: fn.name, ...jwks, ...configData, ...timeouts });
     assert.equal(f.secrets, secretsFor(fn));
     const min = Number(f.labels['com.openfaas.scale.min']);
     const max = Number(f.labels['com.openfaas.scale.max']);
