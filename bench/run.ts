@@ -39,6 +39,7 @@ const SOURCE_COLD_START_RUNS = 3;
 const baselineServer = 'bench/lib/baseline-server.mjs';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const frameworkBin = 'node_modules/.bin/functions-framework';
+const frameworkMain = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 const env = platformEnv();
 /** BENCH_ONLY=regex runs only the figures whose names match (the devices' setup only when one of theirs does). */
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
@@ -155,6 +156,17 @@ async function signingFigures(): Promise<string | undefined> {
       return await loadWith('signing.me.functions-framework', fn, { url: `http://127.0.0.1:${port}/auth/me`, connections: 50, headers: bearer });
     } finally {
       await stopChild(fn);
+    }
+  });
+
+  await figure('functions-framework.baseline.hello', async () => {
+    const port = await freePort();
+    const hello = spawnChild('ff:hello', process.execPath, [frameworkMain, '--source=bench/lib/framework-hello.cjs', '--target=hello', `--port=${port}`], { NODE_ENV: 'production' });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/`, { child: hello, timeoutMs: 30_000 });
+      return await loadWith('functions-framework.baseline.hello', hello, { url: `http://127.0.0.1:${port}/`, connections: 50 });
+    } finally {
+      await stopChild(hello);
     }
   });
 
