@@ -20,7 +20,7 @@ import { eventFunctions, functions } from '../functions/registry.ts';
 import { cliBundle, dashboardDir, distDir, functionBundle, functionSource, metafilePath, optionalNatives } from '../deploy/build.ts';
 import { healthProbe } from '../deploy/renderers/container.ts';
 import { services } from './support/services.ts';
-import { freePort, freshSigningKeyPem, repoRoot } from './support/processes.ts';
+import { freePort, freshSigningKeyPem, repoRoot, stopChildProcess } from './support/processes.ts';
 import { relaySocket } from './support/relay-socket.ts';
 
 const goodPassword = 'correct horse battery staple';
@@ -220,14 +220,7 @@ async function startTarget(target: string, extra: Record<string, string> = {}): 
     metricsPort,
     spawnedAt,
     output: () => text,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChildProcess(child),
   };
   ctx.started.push(started);
   return started;

@@ -25,15 +25,18 @@ export function startProcess(command: string, args: string[], env: Record<string
   return {
     child,
     output: () => text,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChildProcess(child),
   };
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited (at once if it already has). */
+export async function stopChildProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Polls `url` until it answers 200, the process exits, or `timeoutMs` passes. */

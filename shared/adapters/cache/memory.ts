@@ -13,6 +13,7 @@
  *   clock = 100; // 'k' is gone
  */
 import type { Cache, SetOptions, Subscription, SubscriptionEvents } from '../../ports/cache.ts';
+import { ChannelSubscription } from './channel-subscription.ts';
 
 const SWEEP_INTERVAL_MS = 30_000;
 
@@ -35,7 +36,7 @@ type Entry = StringEntry | SortedEntry;
 export function createMemoryCache(options: { now?: () => number } = {}): Cache {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
-  const subscribers = new Map<string, Set<MemorySubscription>>();
+  const subscribers = new Map<string, Set<ChannelSubscription>>();
 
   const isExpired = (entry: Entry) => entry.expiresAt !== null && entry.expiresAt <= now();
 
@@ -187,7 +188,7 @@ export function createMemoryCache(options: { now?: () => number } = {}): Cache {
     },
 
     subscribe(channel, events) {
-      const subscription = new MemorySubscription(events, () => subscribers.get(channel)?.delete(subscription));
+      const subscription = new ChannelSubscription(events, () => subscribers.get(channel)?.delete(subscription));
       let set = subscribers.get(channel);
       if (!set) subscribers.set(channel, (set = new Set()));
       set.add(subscription);
@@ -204,45 +205,6 @@ export function createMemoryCache(options: { now?: () => number } = {}): Cache {
       subscribers.clear();
     },
   };
-}
-
-class MemorySubscription implements Subscription {
-  live = false;
-  private ended = false;
-
-  constructor(
-    private readonly events: SubscriptionEvents,
-    private readonly remove: () => void,
-  ) {}
-
-  confirm(): void {
-    if (this.ended) return;
-    this.live = true;
-    ignoreThrow(() => this.events.live());
-  }
-
-  deliver(message: string): void {
-    ignoreThrow(() => this.events.message(message));
-  }
-
-  async unsubscribe(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    this.remove();
-    if (this.live) {
-      this.live = false;
-      ignoreThrow(() => this.events.lost());
-    }
-  }
-}
-
-/** A subscriber's failure is its own; it must not stop delivery to the others or fail the publisher. */
-function ignoreThrow(handler: () => void): void {
-  try {
-    handler();
-  } catch {
-    // ignored: see above
-  }
 }
 
 /** The same check as the Redis adapter, so both reject a bad duration alike. */

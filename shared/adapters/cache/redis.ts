@@ -15,6 +15,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Cache, SetOptions, Subscription, SubscriptionEvents } from '../../ports/cache.ts';
+import { ChannelSubscription } from './channel-subscription.ts';
 
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Also bounds a server that accepts the connection but never answers. */
@@ -82,7 +83,7 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
   // Every failure also rejects the command that met it; without a listener ioredis logs each reconnect attempt.
   redis.on('error', () => {});
   const prefix = options.keyPrefix ?? '';
-  const subscriptions = new RedisSubscriptions(url, `iotfn-subscriber:${prefix}`);
+  const subscriptions = new ChannelSubscriptions(url, `iotfn-subscriber:${prefix}`);
 
   return {
     kind: 'redis',
@@ -199,9 +200,9 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
  * The subscriber connection and who listens on which channel. We subscribe ourselves on every `ready` (ioredis's
  * autoResubscribe is off) so we know when each channel is confirmed again, and a `close` makes every subscription lost.
  */
-class RedisSubscriptions {
+class ChannelSubscriptions {
   private connection: Redis | undefined;
-  private readonly byChannel = new Map<string, Set<RedisSubscription>>();
+  private readonly byChannel = new Map<string, Set<ChannelSubscription>>();
   /** Bumped on every `close`, so a SUBSCRIBE answered by an older connection confirms nothing. */
   private epoch = 0;
   private closed = false;
@@ -213,7 +214,7 @@ class RedisSubscriptions {
   ) {}
 
   add(channel: string, events: SubscriptionEvents): Subscription {
-    const subscription = new RedisSubscription(events, () => this.remove(channel, subscription));
+    const subscription = new ChannelSubscription(events, () => this.remove(channel, subscription));
     let set = this.byChannel.get(channel);
     if (!set) this.byChannel.set(channel, (set = new Set()));
     set.add(subscription);
@@ -275,53 +276,11 @@ class RedisSubscriptions {
     for (const set of this.byChannel.values()) for (const subscription of set) subscription.lose();
   }
 
-  private remove(channel: string, subscription: RedisSubscription): void {
+  private remove(channel: string, subscription: ChannelSubscription): void {
     const set = this.byChannel.get(channel);
     if (!set?.delete(subscription) || set.size > 0) return;
     this.byChannel.delete(channel);
     if (this.connection?.status === 'ready') this.connection.unsubscribe(channel).catch(() => undefined);
-  }
-}
-
-class RedisSubscription implements Subscription {
-  live = false;
-  private ended = false;
-
-  constructor(
-    private readonly events: SubscriptionEvents,
-    private readonly remove: () => void,
-  ) {}
-
-  confirm(): void {
-    if (this.ended || this.live) return;
-    this.live = true;
-    ignoreThrow(() => this.events.live());
-  }
-
-  lose(): void {
-    if (!this.live) return;
-    this.live = false;
-    ignoreThrow(() => this.events.lost());
-  }
-
-  deliver(message: string): void {
-    ignoreThrow(() => this.events.message(message));
-  }
-
-  async unsubscribe(): Promise<void> {
-    if (this.ended) return;
-    this.lose();
-    this.ended = true;
-    this.remove();
-  }
-}
-
-/** A subscriber's failure is its own; it must not stop delivery to the others. */
-function ignoreThrow(handler: () => void): void {
-  try {
-    handler();
-  } catch {
-    // ignored: see above
   }
 }
 
