@@ -14,7 +14,7 @@ COPY . .
 RUN npx tsc -p . && npx tsc -p dashboard && npm run build
 
 FROM node:20-bookworm-slim AS run
-ENV NODE_ENV=production PORT=8080
+ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only: the packages the bundles leave external (native code, data files,

@@ -34,6 +34,7 @@ import type { ProcessCommand } from '../functions/processes.ts';
 import { createServer, type Server } from 'node:http';
 import { probeReply } from '../shared/http/probes.ts';
 import { startInternalServer } from '../shared/http/internal-server.ts';
+import { listenOn } from '../shared/http/listen.ts';
 import { problemReply, requestIdOf } from '../shared/http/harness.ts';
 import { Problem } from '../shared/problem.ts';
 
@@ -251,10 +252,7 @@ async function scheduler(): Promise<void> {
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
+  return listenOn(server, { port, host });
 }
 
 function boundPort(server: Server, fallback: number): number {

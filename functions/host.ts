@@ -17,6 +17,7 @@ import type { PlatformFunction } from '../shared/function.ts';
 import { createFunctionPlatform } from './platform.ts';
 import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
 import { startInternalServer } from '../shared/http/internal-server.ts';
+import { whyNotListening } from '../shared/http/listen.ts';
 
 function fail(error: unknown): never {
   console.error(`${(error as Error).name ?? 'Error'}: ${(error as Error).message}`);
@@ -68,5 +69,6 @@ export function serveFunction(fn: PlatformFunction): void {
   const options = { ...parseOptions(), target: fn.name, signatureType: registered.signatureType };
   const server = getServer(registered.userFunction, options);
   const errorHandler = new ErrorHandler(server);
+  server.once('error', (error: NodeJS.ErrnoException) => fail(whyNotListening(error, { port: Number(options.port), host: 'every address' })));
   server.listen(Number(options.port), () => errorHandler.register()).setTimeout(0);
 }

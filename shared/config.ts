@@ -27,7 +27,11 @@ const flag = z
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  HOST: z.string().default('0.0.0.0'),
+  /**
+   * The address the public port binds. Loopback by default, so `npm start` (with its published demo password)
+   * is reachable from this machine only; the image and the rendered deployments set 0.0.0.0.
+   */
+  HOST: z.string().min(1).default('127.0.0.1'),
   /**
    * Port of the internal endpoints, apart from the public PORT: `/metrics` and the detailed `/readyz` (each
    * dependency's error text) are for Prometheus and operators only (0: any free port). Not 9090: Prometheus
@@ -164,9 +168,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? '?');
     const got = env[name];
-    return `${name}: ${issue.message}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`;
+    return `${name}: ${inPlainWords(issue)}${got === undefined ? '' : `, got ${JSON.stringify(got)}`}`;
   });
   throw new ConfigError(lines.join('; '));
+}
+
+/**
+ * What the validator found, as a person would say it: `PORT=abc` is "expected a number", not zod's
+ * "expected number, received NaN" (a NaN the user never typed).
+ */
+function inPlainWords(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.expected === 'int' ? 'expected a whole number' : issue.expected === 'number' ? 'expected a number' : `expected a ${issue.expected}`;
+    case 'too_small':
+      return issue.origin === 'number' ? `expected a number ${issue.inclusive ? 'of at least' : 'above'} ${String(issue.minimum)}` : issue.message;
+    case 'too_big':
+      return issue.origin === 'number' ? `expected a number ${issue.inclusive ? 'of at most' : 'below'} ${String(issue.maximum)}` : issue.message;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    default:
+      return issue.message;
+  }
 }
 
 /** A configuration for tests and tools: defaults plus the given overrides, without reading process.env. */

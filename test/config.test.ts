@@ -6,6 +6,9 @@ import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../shared/config.ts';
 import { loadSigningKey, toPublicJwk } from '../shared/auth/keys.ts';
 import { freshSigningKeyPem } from './support/processes.ts';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { listenOn } from '../shared/http/listen.ts';
 
 const config = suite('config');
 
@@ -49,6 +52,45 @@ config('a given key is used with its RFC 7638 thumbprint as kid; a wrong key typ
   assert.is(loaded.key.kid, toPublicJwk(loaded.key.publicKey).kid);
   assert.match(loaded.key.kid, /^[\w-]{43}$/);
   assert.throws(() => loadSigningKey({ NODE_ENV: 'production', DATA_DIR: '', JWT_PRIVATE_KEY: 'not a key' }), /JWT_PRIVATE_KEY: not a PEM private key/);
+});
+
+config('numbers are explained in plain words, never as the validator\'s NaN', () => {
+  const messageFor = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'accepted';
+  };
+  assert.is(messageFor({ PORT: 'abc' }), 'PORT: expected a number, got "abc"');
+  assert.is(messageFor({ PORT: '70000' }), 'PORT: expected a number of at most 65535, got "70000"');
+  assert.is(messageFor({ PORT: '1.5' }), 'PORT: expected a whole number, got "1.5"');
+  assert.is(messageFor({ LOG_LEVEL: 'loud' }), 'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"');
+});
+
+config('the public port binds loopback unless HOST says otherwise', () => {
+  assert.is(loadConfig({}).HOST, '127.0.0.1');
+  assert.is(loadConfig({ HOST: '0.0.0.0' }).HOST, '0.0.0.0');
+});
+
+config('a taken port or a bad HOST is one line naming the variable', async () => {
+  const holder = createServer();
+  await listenOn(holder, { port: 0, host: '127.0.0.1' });
+  const taken = (holder.address() as AddressInfo).port;
+  try {
+    const second = createServer();
+    const error = await listenOn(second, { port: taken, host: '127.0.0.1' }).then(() => undefined, (e: unknown) => e as Error);
+    assert.instance(error, ConfigError);
+    assert.match(error!.message, new RegExp(`^PORT: port ${taken} on 127.0.0.1 is taken by another process`));
+    const metrics = await listenOn(createServer(), { port: taken, host: '127.0.0.1', portVariable: 'METRICS_PORT' }).then(() => undefined, (e: unknown) => e as Error);
+    assert.match(metrics!.message, /^METRICS_PORT: /);
+    const badHost = await listenOn(createServer(), { port: 0, host: 'no-such-host.invalid' }).then(() => undefined, (e: unknown) => e as Error);
+    assert.instance(badHost, ConfigError);
+    assert.match(badHost!.message, /^HOST: no-such-host\.invalid is not an address of this machine/);
+  } finally {
+    holder.close();
+  }
 });
 
 config.run();

@@ -127,7 +127,7 @@ COPY . .
 RUN npx tsc -p . && npx tsc -p dashboard && npm run build
 
 FROM ${nodeImage} AS run
-ENV NODE_ENV=production PORT=${functionPort}
+ENV NODE_ENV=production PORT=${functionPort} HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only: the packages the bundles leave external (native code, data files,

@@ -130,7 +130,8 @@ export function jwksUrlFor(p: ImageProcess, base = `http://${clusterLocalHost(jw
  * generate a key of its own, and a token signed by one pod would fail in the next. Every request arrives
  * through the gateway, so the client address is in X-Forwarded-For.
  */
-const clusterOverrides: Partial<Record<ConfigVariable, string>> = { NODE_ENV: 'production', TRUST_PROXY: 'true' };
+/** A pod's port must be reachable from its sidecar and the ingress: every address, not the loopback default. */
+const clusterOverrides: Partial<Record<ConfigVariable, string>> = { NODE_ENV: 'production', TRUST_PROXY: 'true', HOST: '0.0.0.0' };
 /** Set per process, not shared: Knative sets PORT itself (and forbids setting it); JWKS_URL by `environment`. */
 const perProcessVariables: readonly ConfigVariable[] = ['PORT', 'JWKS_URL'];
 

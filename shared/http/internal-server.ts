@@ -12,6 +12,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Deps } from '../platform.ts';
+import { listenOn } from './listen.ts';
 import { Problem } from '../problem.ts';
 import { problemReply, requestIdOf, type OutgoingReply } from './harness.ts';
 import { internalReply } from './probes.ts';
@@ -40,13 +41,8 @@ export async function startInternalServer(deps: InternalDeps, options: { port?: 
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      // The one line a second process on the same machine would otherwise die with: name the variable.
-      reject(error.code === 'EADDRINUSE' ? new Error(`METRICS_PORT: port ${port} is in use on ${host} (METRICS_PORT=0 takes any free port)`, { cause: error }) : error);
-    });
-    server.listen(port, host, resolve);
-  });
+  // The one line a second process on the same machine would otherwise die with names the variable.
+  await listenOn(server, { port, host, portVariable: 'METRICS_PORT' });
   const bound = (server.address() as AddressInfo).port;
   const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return {
