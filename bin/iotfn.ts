@@ -423,9 +423,29 @@ async function deploy(argv: string[]): Promise<void> {
 /** The command of each long-lived process (functions/processes.ts): a Record over them, so a process without one does not compile. */
 const processCommands: Record<ProcessCommand, (argv: string[]) => Promise<void>> = { dev, relay, bridge, triggers, scheduler };
 
+/** Help asked for is an answer: on stdout, exit 0. */
+function printUsage(): void {
+  process.stdout.write(usage);
+}
+
+/** A command line that cannot be run: one line saying why, then the usage, on stderr; exit 2. */
+function usageError(why: string): never {
+  process.stderr.write(`iotfn: ${why}\n\n${usage}`);
+  process.exit(2);
+}
+
 async function main(argv: string[]): Promise<void> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
   const [command, ...rest] = positionals;
+  const asksHelp = argv.includes('--help') || argv.includes('-h');
+  if (command === 'help' || (!command && (asksHelp || argv.length === 0))) {
+    const about = command === 'help' ? rest[0] : undefined;
+    // simulate and agent have flags of their own, with their own help.
+    if (about === 'simulate' || about === 'agent') return main([about, '--help']);
+    if (about && !knownCommands.includes(about)) usageError(`no command "${about}"`);
+    return printUsage();
+  }
+  if (asksHelp && command !== 'simulate' && command !== 'agent') return printUsage();
   if (command && Object.hasOwn(processCommands, command)) return processCommands[command as ProcessCommand](argv.slice(argv.indexOf(command) + 1));
   switch (command) {
     case 'broker-accounts':
@@ -452,12 +472,24 @@ async function main(argv: string[]): Promise<void> {
     case 'deploy':
       return deploy(argv.slice(argv.indexOf(command) + 1));
     default:
-      process.stderr.write(usage);
-      process.exit(command ? 2 : 0);
+      usageError(command ? `no command "${command}"` : `${argv[0] ?? ''} is not a command`);
   }
 }
 
-main(process.argv.slice(2)).catch((error: Error) => {
+const knownCommands = [
+  'dev', 'relay', 'bridge', 'triggers', 'scheduler', 'broker-accounts', 'admin', 'dead-letters', 'functions', 'openapi',
+  'simulate', 'agent', 'render', 'deploy', 'help',
+];
+
+// `iotfn functions | head` closes the pipe early: that is the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+main(process.argv.slice(2)).catch((error: Error & { code?: string }) => {
+  // A mistyped flag (node:util parseArgs) is a usage error, not a crash.
+  if (error.code?.startsWith('ERR_PARSE_ARGS')) usageError(error.message);
   process.stderr.write(`${error.name}: ${error.message}\n`);
   process.exit(1);
 });
