@@ -49,6 +49,21 @@ bounds.after(async () => {
   await ctx.p?.close();
 });
 
+bounds('ThingsBoard\'s flat form is stored as values dated on arrival; its errors name the key as sent', async () => {
+  const before = Date.now();
+  assert.is((await send({ flatTemperature: 21.5 })).status, 202);
+  assert.is((await send([{ flatHumidity: 40 }, { ts: before - 1000, values: { flatHumidity: 41 } }])).status, 202);
+  await until('the flat points stored', async () => ((await stored('flatTemperature')).length > 0 && (await stored('flatHumidity')).length === 2 ? true : undefined));
+  const [point] = (await stored('flatTemperature')) as Array<{ ts: number | string }>;
+  assert.ok(new Date(point!.ts).getTime() >= before - 1000, `dated on arrival: ${point!.ts}`);
+  const bad = await send([{ ok: 1 }, { 'bad key!': 2 }]);
+  assertProblem(bad, 400, 'a bad key in a flat point');
+  assert.equal(bad.body.errors.map((e: { path: string }) => e.path), ['body.1.bad key!']);
+  const scalar = await send(5);
+  assertProblem(scalar, 400, 'a number for a body');
+  assert.match(scalar.body.detail, /expected the values .* a point .* or an array of them/);
+});
+
 bounds('a NUL in a telemetry value or key is a 400 and nothing of the message is stored', async () => {
   const ts = Date.now() - 60_000;
   assertProblem(await send({ ts, values: { label: 'a\u0000b', ok: 1 } }), 400, 'NUL in a value');

@@ -1,8 +1,8 @@
 /**
  * What a device may send as telemetry, and the one path every protocol takes to the bus.
  *
- * The payload is ThingsBoard's shape: `{ts?, values: {name: number | boolean | string}}` or an array of
- * them, `ts` in epoch ms (default: when it arrived). HTTP (`POST /telemetry`) and MQTT
+ * The payload is ThingsBoard's shape: `{ts?, values: {name: number | boolean | string}}`, or the values alone
+ * (`{"temperature": 21.5}`, dated when they arrive), or an array of either; `ts` in epoch ms. HTTP (`POST /telemetry`) and MQTT
  * (`devices/{id}/telemetry`) both call `publishTelemetry` after authenticating the device, so the checks
  * and the message on the bus are the same whichever way the data came in. A point's schema, and the event's,
  * are shared/messages.ts's: monitoring parses the same shapes off the bus.
@@ -18,8 +18,20 @@ import { telemetryPublished } from '../../../shared/metrics.ts';
 import { TelemetryPoint, type StoredPoint, type TelemetryData } from '../../../shared/messages.ts';
 import { configSchema } from '../../../shared/config.ts';
 
-/** What a device sends: one point or a non-empty array of them. */
-export const TelemetryPayload = z.union([TelemetryPoint, z.array(TelemetryPoint).min(1)]);
+/**
+ * ThingsBoard's flat form, `{"temperature": 21.5, "humidity": 40}`: the values alone, dated when they arrive.
+ * An object without a `values` key is read this way.
+ */
+const FlatPoint = TelemetryPoint.shape.values.describe('The values alone (ThingsBoard\'s flat form), dated when they arrive');
+
+/** What a device sends, as documented: one point, flat or `{ts, values}`, or a non-empty array of them. */
+export const TelemetryPayload = z.union([TelemetryPoint, FlatPoint, z.array(z.union([TelemetryPoint, FlatPoint])).min(1)]);
+/** What parseTelemetry validates once flat points are read as `{values}`: no union, so errors name the field at fault. */
+const PointList = z.array(TelemetryPoint).min(1);
+
+const isFlat = (entry: unknown): entry is Record<string, unknown> =>
+  typeof entry === 'object' && entry !== null && !Array.isArray(entry) && !('values' in entry);
+const asPoint = (entry: unknown): unknown => (isFlat(entry) ? { values: entry } : entry);
 
 /** TELEMETRY_MAX_FUTURE_SKEW_SECONDS's default, for callers that do not pass the configured value. */
 const defaultFutureSkewMs = configSchema.shape.TELEMETRY_MAX_FUTURE_SKEW_SECONDS.parse(undefined) * 1000;
@@ -38,9 +50,19 @@ export function parseTelemetry(
   if (Array.isArray(payload) && payload.length > maxPoints) {
     throw new Problem('too-many-points', `${payload.length} points in one message; at most ${maxPoints}`);
   }
-  const parsed = TelemetryPayload.safeParse(payload);
-  const errors: FieldError[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: ['body', ...i.path.map(String)].join('.'), message: i.message }));
-  const points = parsed.success ? (Array.isArray(parsed.data) ? parsed.data : [parsed.data]) : [];
+  if (typeof payload !== 'object' || payload === null) {
+    const message = 'expected the values ({"temperature": 21.5}), a point ({"ts": …, "values": {…}}) or an array of them';
+    throw new Problem('validation', `body: ${message}`, { errors: [{ path: 'body', message }] });
+  }
+  const parsed = Array.isArray(payload) ? PointList.safeParse(payload.map(asPoint)) : TelemetryPoint.safeParse(asPoint(payload));
+  // A flat point's errors name its keys as the device wrote them, not the `values` it never sent.
+  const flatAt = (path: PropertyKey[]) => isFlat(Array.isArray(payload) ? payload[Number(path[0])] : payload);
+  const sentPath = (path: PropertyKey[]) => {
+    const at = Array.isArray(payload) ? 1 : 0;
+    return flatAt(path) && path[at] === 'values' ? [...path.slice(0, at), ...path.slice(at + 1)] : path;
+  };
+  const errors: FieldError[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: ['body', ...sentPath(i.path).map(String)].join('.'), message: i.message }));
+  const points: Array<z.output<typeof TelemetryPoint>> = parsed.success ? (Array.isArray(parsed.data) ? parsed.data : [parsed.data]) : [];
   points.forEach((p, i) => {
     if (p.ts !== undefined && p.ts > receivedAt + maxFutureSkewMs) {
       const path = Array.isArray(payload) ? `body.${i}.ts` : 'body.ts';
