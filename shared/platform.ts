@@ -103,7 +103,7 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
     const loaded = loadSigningKey(config);
     signing = { key: loaded.key, settings, publicKeys: [loaded.key.publicKey, ...previousPublicKeys(config)] };
     keyNote = loaded.generatedAt
-      ? `ES256 development key ${loaded.key.kid} generated (${loaded.generatedAt}); set JWT_PRIVATE_KEY in production`
+      ? `ES256 development key ${loaded.key.kid} ${loaded.reused ? 'reused from' : 'generated into'} ${loaded.generatedAt}; set JWT_PRIVATE_KEY in production`
       : `ES256 key ${loaded.key.kid} from JWT_PRIVATE_KEY`;
   }
   const source = config.JWKS_URL

@@ -7,6 +7,9 @@ import * as assert from 'uvu/assert';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { httpFunctions as functions } from '../functions/registry.ts';
 import { problemKinds } from '../shared/problem.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './support/processes.ts';
 
 const ctx: { p?: TestPlatform } = {};
 const base = () => ctx.p!.url;
@@ -117,7 +120,12 @@ builtins('/openapi.json is OpenAPI 3.1 with every registered route, its problems
 builtins('/docs serves Swagger UI from the package, pointed at /openapi.json', async () => {
   const page = await fetch(base() + '/docs');
   assert.is(page.status, 200);
-  assert.match(await page.text(), /swagger-ui-bundle\.js/);
+  const html = await page.text();
+  assert.match(html, /swagger-ui-bundle\.js/);
+  // Its icon is inline, the dashboard's own, so the page asks for no favicon file that is not there.
+  const icon = /<link rel="icon" href="([^"]+)"/.exec(html)?.[1];
+  assert.ok(icon?.startsWith('data:image/svg+xml,'), 'an inline icon');
+  assert.is(icon, /<link rel="icon" href="([^"]+)"/.exec(readFileSync(join(repoRoot, 'dashboard/index.html'), 'utf8'))?.[1]);
   const init = await call(base(), 'GET', '/docs/docs-init.js');
   assert.match(init.body, /\/openapi\.json/);
   const bundle = await fetch(base() + '/docs/swagger-ui-bundle.js');

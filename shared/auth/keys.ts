@@ -69,6 +69,8 @@ export interface LoadedSigningKey {
   key: SigningKey;
   /** Set when the key was made up for development, so start-up can say so. */
   generatedAt?: string;
+  /** The development key was made by an earlier start and read back (tokens it signed still verify). */
+  reused?: true;
 }
 
 /** The signing key for this process, as the configuration says where it comes from. */
@@ -79,11 +81,12 @@ export function loadSigningKey(config: Pick<Config, 'JWT_PRIVATE_KEY' | 'NODE_EN
   }
   if (config.NODE_ENV === 'test') return { key: signingKeyFromPem(generateSigningKeyPem()), generatedAt: 'memory' };
   const file = join(config.DATA_DIR, 'dev-jwt-es256.pem');
-  if (!existsSync(file)) {
+  const reused = existsSync(file);
+  if (!reused) {
     mkdirSync(config.DATA_DIR, { recursive: true });
     writeFileSync(file, generateSigningKeyPem(), { mode: 0o600 });
   }
-  return { key: signingKeyFromPem(readFileSync(file, 'utf8'), file), generatedAt: file };
+  return { key: signingKeyFromPem(readFileSync(file, 'utf8'), file), generatedAt: file, ...(reused ? { reused } : {}) };
 }
 
 export function jwksOf(keys: KeyObject[]): Jwks {
