@@ -98,8 +98,13 @@ async function dev(argv: string[]): Promise<void> {
   let demo: { stop(): Promise<void> } | undefined;
   if (flags.demo) {
     const { startDemoFleet, demoUser } = await import('../simulators/demo.ts');
-    demo = startDemoFleet(`http://127.0.0.1:${port}`, config.DATA_DIR, (error) => deps.log.error({ err: error }, 'demo fleet stopped'));
-    lines.push(`  ${'demo'.padEnd(10)} 5 simulated devices sending every second; sign in as ${demoUser.email} / ${demoUser.password}`);
+    const fleet = startDemoFleet(`http://127.0.0.1:${port}`, config.DATA_DIR, (error) => deps.log.error({ err: error }, 'demo fleet stopped'));
+    demo = fleet;
+    // The sign-in on lines of its own, so nothing around it reads as part of the password.
+    const signIn = [`             sign in at  http://localhost:${port}/`, `             email       ${demoUser.email}`, `             password    ${demoUser.password}`];
+    lines.push(`  ${'demo'.padEnd(10)} 5 simulated devices sending every second`, ...signIn);
+    // Said again once the devices are live, in case the start-up lines scrolled away.
+    void fleet.ready.then(() => process.stdout.write(['', `  demo ready: 5 devices sending`, ...signIn, ''].join('\n') + '\n'));
   }
   process.stdout.write(lines.join('\n') + '\n');
   stopOnSignals(deps, server, async () => {

@@ -39,6 +39,8 @@ async function addDemoRules(url: string, file: string, signal: AbortSignal): Pro
 }
 
 export interface DemoFleet {
+  /** Resolves once the demo devices exist (and have their rules), or the fleet gave up on them. */
+  ready: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,8 +60,10 @@ export function startDemoFleet(url: string, dataDir: string, onError: (error: un
     seed: demoSeed,
     signal: abort.signal,
   }).catch(onError);
-  void addDemoRules(url, file, abort.signal).catch(onError);
+  // Ready once the devices exist and carry their rules: what the banner waits for before it says so again.
+  const ready = addDemoRules(url, file, abort.signal).catch(onError);
   return {
+    ready: ready.then(() => undefined),
     async stop() {
       abort.abort();
       await run;

@@ -70,7 +70,10 @@ export async function runHttpFunction(fn: HttpFunction, call: IncomingCall, deps
   const labels = { function: fn.name, method: call.method, status: String(reply.status) };
   httpRequests.inc(labels);
   httpDuration.observe(labels, seconds);
-  log.info({ method: call.method, path: call.path, status: reply.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+  // One line per request is what operators read in production; on a laptop (a demo fleet sends five a second)
+  // it scrolls the banner away, so development logs it at debug (LOG_LEVEL=debug shows it).
+  const level = deps.config.NODE_ENV === 'development' ? 'debug' : 'info';
+  log[level]({ method: call.method, path: call.path, status: reply.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
   return reply;
 }
 
