@@ -31,6 +31,7 @@ docker tag iotfn:0.1.0 localhost:32000/iotfn-report-device-state:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-pending-device-commands:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-post-command-result:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-publish-telemetry:0.1.0
+docker tag iotfn:0.1.0 localhost:32000/iotfn-platform-info:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-sweep-presence:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-expire-commands:0.1.0
 docker tag iotfn:0.1.0 localhost:32000/iotfn-ingest-telemetry:0.1.0
@@ -78,6 +79,7 @@ if [ "${1:-}" = "--push" ]; then
   docker push localhost:32000/iotfn-pending-device-commands:0.1.0
   docker push localhost:32000/iotfn-post-command-result:0.1.0
   docker push localhost:32000/iotfn-publish-telemetry:0.1.0
+  docker push localhost:32000/iotfn-platform-info:0.1.0
   docker push localhost:32000/iotfn-sweep-presence:0.1.0
   docker push localhost:32000/iotfn-expire-commands:0.1.0
   docker push localhost:32000/iotfn-ingest-telemetry:0.1.0

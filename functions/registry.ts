@@ -27,6 +27,7 @@ import reportDeviceState from './devices/report-device-state.ts';
 import pendingDeviceCommands from './devices/pending-device-commands.ts';
 import postCommandResult from './devices/post-command-result.ts';
 import publishTelemetry from './devices/publish-telemetry.ts';
+import platformInfo from './devices/platform-info.ts';
 import sweepPresence from './devices/sweep-presence.ts';
 import expireCommands from './devices/expire-commands.ts';
 import ingestTelemetry from './monitoring/ingest-telemetry.ts';
@@ -69,6 +70,7 @@ export const functions: readonly PlatformFunction[] = [
   pendingDeviceCommands,
   postCommandResult,
   publishTelemetry,
+  platformInfo,
   sweepPresence,
   expireCommands,
   ingestTelemetry,

@@ -47,6 +47,11 @@ export const configSchema = z.object({
   AMQP_URL: optionalUrl(['amqp', 'amqps']),
   MONGO_URL: optionalUrl(['mongodb', 'mongodb+srv']),
   MQTT_URL: optionalUrl(['mqtt', 'mqtts', 'ws', 'wss']),
+  /**
+   * The MQTT endpoint devices are told to connect to (GET /info), e.g. mqtt://iot.example.com:1883: the
+   * production broker as devices reach it. Unset: `npm start` names its embedded broker, a cluster none.
+   */
+  MQTT_PUBLIC_URL: optionalUrl(['mqtt', 'mqtts', 'ws', 'wss']),
   /** Port of the embedded MQTT broker that `npm start` runs when MQTT_URL is unset (0: any free port). */
   MQTT_LISTEN_PORT: z.coerce.number().int().min(0).max(65535).default(1883),
   /**

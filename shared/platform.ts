@@ -52,6 +52,8 @@ export interface Deps {
   signing?: Signing;
   /** One line per port naming its adapter, for the start-up banner. */
   adapters: Record<string, string>;
+  /** What GET /info tells clients about this process's own endpoints: the embedded broker, once started. */
+  advertised: { mqtt?: { url: string; broker: 'embedded' | 'mosquitto' } };
   close(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
     outbox,
     signing,
     verifier: createTokenVerifier(source, settings),
+    advertised: {},
     adapters: {
       relational: db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite, embedded (${embeddedPgDir(config) ?? 'in memory'})`,
       cache: cache.kind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory, embedded',

@@ -33,9 +33,9 @@ export const fleetUsage = `usage: fleet.ts --url URL (--email E --password P | -
   --duration S            seconds to run (default 60, or unbounded when --messages is given)
   --messages N            messages per device, then stop
   --http                  send over HTTP (POST /telemetry) instead of MQTT
-  --mqtt-url URL          the MQTT broker (default: the embedded broker at the API's host, port 1883)
+  --mqtt-url URL          the MQTT broker (default: the one the platform names at GET /info)
   --broker KIND           embedded (MQTT 3.1.1) or mosquitto (MQTT 5); both take the device id and token
-                          as username and password; default embedded without --mqtt-url
+                          as username and password; default: what GET /info says, mosquitto with --mqtt-url
   --seed N                makes the signals repeatable (default: random)
   --devices FILE          reuse devices: JSON [{"id", "token"}] (or a POST /devices/bulk answer)
   --save-devices FILE     write the provisioned devices' ids and tokens there, to reuse them later
@@ -122,7 +122,6 @@ export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean 
     if (flags.count && flags.count > devices.length) throw new UsageError(`--count ${flags.count}, but ${flags.devices} holds ${devices.length} devices`);
     devices = devices.slice(0, flags.count ?? devices.length);
   }
-  const broker = flags.broker ?? (flags['mqtt-url'] ? 'mosquitto' : 'embedded');
   return {
     url: flags.url.replace(/\/+$/, ''),
     credentials: flags.email && flags.password ? { email: flags.email, password: flags.password } : undefined,
@@ -132,9 +131,9 @@ export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean 
     durationMs: flags.duration !== undefined ? flags.duration * 1000 : flags.messages ? Number.POSITIVE_INFINITY : 60_000,
     messagesPerDevice: flags.messages,
     transport: flags.http ? 'http' : 'mqtt',
-    broker,
-    // URL.hostname keeps an IPv6 address's brackets, so it drops straight into another URL.
-    mqttUrl: flags['mqtt-url'] ?? `mqtt://${new URL(flags.url).hostname}:1883`,
+    // Without --mqtt-url the platform's GET /info names the broker (and which kind it is).
+    broker: flags.broker,
+    mqttUrl: flags['mqtt-url'],
     // A random seed is still reported in the summary, so any run can be repeated.
     seed: flags.seed ?? Math.floor(Math.random() * 2 ** 31),
     saveDevicesTo: flags['save-devices'],

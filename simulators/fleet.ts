@@ -16,7 +16,7 @@ import { DeviceControl } from './device-control.ts';
 import { FleetStats, type DeviceCount } from './fleet-stats.ts';
 import { httpUplink } from './http-uplink.ts';
 import { mqttUplink, type BrokerKind } from './mqtt-uplink.ts';
-import { provisionDevices, signIn } from './platform-api.ts';
+import { namedBroker, provisionDevices, signIn } from './platform-api.ts';
 import { startProgressLine, type ProgressOutput } from './progress-line.ts';
 import { readingAt, type SignalOptions } from './signals.ts';
 import { UplinkError, type DeviceUplink, type UplinkFactory } from './uplink.ts';
@@ -34,7 +34,8 @@ export interface FleetOptions {
   durationMs: number;
   messagesPerDevice?: number | undefined;
   transport: 'mqtt' | 'http';
-  broker: BrokerKind;
+  /** Which broker `mqttUrl` is; with neither given, the platform's GET /info says both. */
+  broker?: BrokerKind | undefined;
   mqttUrl?: string | undefined;
   seed: number;
   /** Devices only send telemetry: no configuration, state or commands (no long polls over HTTP). */
@@ -115,8 +116,21 @@ async function connectAll(devices: DeviceCredentials[], connect: UplinkFactory, 
   return connected;
 }
 
+/**
+ * The broker to send through: the one asked for, else the one the platform names at GET /info. Never a guess:
+ * a guessed mqtt://host:1883 can be another broker, which would be handed every device's token.
+ */
+async function brokerFor(url: string, options: FleetOptions): Promise<[string, BrokerKind]> {
+  if (options.mqttUrl) return [options.mqttUrl, options.broker ?? 'mosquitto'];
+  const named = await namedBroker(url);
+  if (!named) throw new Error(`${url} names no MQTT endpoint (GET /info): send over HTTP with --http, or name the broker with --mqtt-url`);
+  return [named.url, options.broker ?? named.broker];
+}
+
 export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const url = options.url.replace(/\/+$/, '');
+  // Asked before any device is provisioned: a platform with no broker to name gets no devices made for nothing.
+  const brokerUsed = options.transport === 'mqtt' ? await brokerFor(url, options) : undefined;
   let devices = options.devices?.slice(0, options.count);
   if (!devices) {
     if (!options.credentials) throw new Error('runFleet needs credentials to provision devices, or devices to reuse');
@@ -134,7 +148,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   };
 
   const periodMs = 1000 / options.ratePerDevice;
-  const connect = options.transport === 'http' ? httpUplink(url) : mqttUplink(options.mqttUrl ?? `mqtt://${new URL(url).hostname}:1883`, options.broker);
+  const connect = brokerUsed ? mqttUplink(...brokerUsed) : httpUplink(url);
   const onError = (error: UplinkError) => {
     stats.fail(error.kind);
     note(error.kind, error.message);
@@ -223,7 +237,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   const durationMs = Math.max(1, lastAckAt - startedAt);
   return {
     transport: options.transport,
-    broker: options.transport === 'mqtt' ? options.broker : null,
+    broker: brokerUsed?.[1] ?? null,
     seed: options.seed,
     devices: devices.length,
     ratePerDevice: options.ratePerDevice,

@@ -70,3 +70,27 @@ export async function provisionDevices(baseUrl: string, accessToken: string, cou
   }
   return devices;
 }
+
+/** The MQTT endpoint the platform names at GET /info: where its devices connect, and which broker that is. */
+export interface NamedBroker {
+  url: string;
+  broker: 'embedded' | 'mosquitto';
+}
+
+/**
+ * Asks the platform where its devices connect (GET /info). Undefined when it names no MQTT endpoint: then
+ * there is no broker to send device tokens to, whatever listens on port 1883 of its host.
+ */
+export async function namedBroker(baseUrl: string): Promise<NamedBroker | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(`${baseUrl}/info`, { signal: AbortSignal.timeout(requestTimeoutMs) });
+  } catch (error) {
+    throw new PlatformApiError(`GET ${baseUrl}/info failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, 0);
+  }
+  if (!response.ok) throw new PlatformApiError(`GET ${baseUrl}/info answered ${response.status}: is ${baseUrl} an iotfn platform?`, response.status);
+  const info = (await response.json()) as { mqtt?: Array<{ url?: unknown; broker?: unknown }> };
+  const first = info.mqtt?.[0];
+  if (!first || typeof first.url !== 'string') return undefined;
+  return { url: first.url, broker: first.broker === 'mosquitto' ? 'mosquitto' : 'embedded' };
+}

@@ -48,6 +48,16 @@ cli('prints the URL and the adapters it runs on', () => {
   assert.match(out, /mqtt\s+embedded broker on mqtt:\/\/localhost:\d+/);
 });
 
+cli('GET /info names the embedded broker where it listens, the realtime path and the docs', async () => {
+  const port = /embedded broker on mqtt:\/\/localhost:(\d+)/.exec(ctx.started!.output())?.[1];
+  const info = await call(ctx.url!, 'GET', '/info');
+  assert.is(info.status, 200);
+  assert.equal(info.body.mqtt.map((m: { url: string; broker: string }) => [m.url, m.broker]), [[`mqtt://127.0.0.1:${port}`, 'embedded']]);
+  assert.is(info.body.mqtt[0].topics.telemetry, 'devices/{deviceId}/telemetry');
+  assert.is(info.body.realtime.socketIoPath, '/socket.io');
+  assert.is(info.body.docs.openapi, '/openapi.json');
+});
+
 cli('prints where the metrics are, and serves them there only', async () => {
   const metrics = /metrics\s+(http:\/\/[\w.]+:\d+)\/metrics/.exec(ctx.started!.output())?.[1];
   assert.ok(metrics, 'one line names the metrics URL');

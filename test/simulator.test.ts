@@ -235,6 +235,18 @@ http('5 devices × 20 readings: every acknowledged value is stored, with the bat
   assert.equal(battery, [...battery].sort((a, b) => b - a));
 });
 
+http('over MQTT to a platform that names no broker, the fleet stops before provisioning and says what to do', async () => {
+  assert.equal((await call(hp!.url, 'GET', '/info')).body.mqtt, []);
+  const email = randomEmail('no-broker');
+  const error = await runFleet({ url: hp!.url, credentials: { email, password: goodPassword }, count: 2, ratePerDevice: 1, durationMs: 1000, transport: 'mqtt', seed: 1 }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.match(String(error?.message), /names no MQTT endpoint \(GET \/info\): send over HTTP with --http, or name the broker with --mqtt-url/);
+  // Nothing was made for a run that could not go anywhere: the account was never even registered.
+  assert.is((await call(hp!.url, 'POST', '/auth/login', { body: { email, password: goodPassword } })).status, 401);
+});
+
 http('a device follows its configuration and answers commands by long polls', async () => {
   await followsConfigAndCommands(hp!, { transport: 'http' });
 });
@@ -325,6 +337,14 @@ const embeddedUrl = () => {
 
 embedded('5 devices × 20 readings over MQTT 3.1.1 with id and token: every acknowledged value is stored', async () => {
   await fleetArrives(ep!, { transport: 'mqtt', broker: 'embedded', mqttUrl: embeddedUrl() });
+});
+
+embedded('without --mqtt-url the fleet sends through the broker the platform names at GET /info', async () => {
+  const info = await call(ep!.url, 'GET', '/info');
+  assert.is(info.status, 200);
+  assert.equal(info.body.mqtt.map((m: { url: string; broker: string }) => [m.url, m.broker]), [[embeddedUrl(), 'embedded']]);
+  const { result } = await fleetArrives(ep!, { transport: 'mqtt', broker: undefined, mqttUrl: undefined });
+  assert.is(result.broker, 'embedded');
 });
 
 embedded('a device follows its configuration and answers commands on its own connection', async () => {

@@ -92,6 +92,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   AMQP_URL: { set: 'compose', value: `amqp://${project}:\${RABBITMQ_PASSWORD}@rabbitmq:5672`, note: 'the rabbitmq service' },
   MONGO_URL: { set: 'compose', value: `mongodb://${project}:\${MONGO_PASSWORD}@mongo:27017/${project}?authSource=admin`, note: 'the mongo service: telemetry' },
   MQTT_URL: { set: 'compose', value: `mqtt://${mqttBridgeUser}:\${MQTT_BRIDGE_PASSWORD}@mosquitto:${mqttPlatformPort}`, note: "where it is read (the bridge): the mosquitto service's platform listener, as its admin account" },
+  MQTT_PUBLIC_URL: { set: 'compose', value: 'mqtt://localhost:1883', note: "what GET /info names for devices: the mosquitto service's published device port" },
   MQTT_LISTEN_PORT: { set: 'default', note: 'only the gateway runs an embedded broker, and nothing reaches it' },
   MQTT_BRIDGE_CONNECTIONS: { set: 'env' },
   MQTT_BRIDGE_GROUP: { set: 'env' },

@@ -47,6 +47,9 @@ export async function startDeviceEdge(deps: Deps, options: { mqtt?: boolean } = 
       stop: async () => {},
     };
   }
+  // What GET /info names: the address devices reach it at, not a wildcard.
+  const host = ['0.0.0.0', '::'].includes(deps.config.HOST) ? 'localhost' : deps.config.HOST.includes(':') ? `[${deps.config.HOST}]` : deps.config.HOST;
+  deps.advertised.mqtt = { url: `mqtt://${host}:${broker.port}`, broker: 'embedded' };
   return {
     mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1; username = device id, password = device token)`,
     stop: () => broker.stop(),
