@@ -86,7 +86,7 @@ gateway('a METRICS_PORT already taken stops with one line naming the variable', 
   try {
     const error = await startInternalServer(g.p!.deps, { port, host: '127.0.0.1' }).then(() => undefined, (e: Error) => e);
     assert.ok(error, 'refused');
-    assert.match(error!.message, new RegExp(`^METRICS_PORT: port ${port} is in use.*METRICS_PORT=0`));
+    assert.match(error!.message, new RegExp(`^METRICS_PORT: port ${port} on 127\\.0\\.0\\.1 is taken by another process; .*set METRICS_PORT to a free port \\(0 takes any\\)`));
   } finally {
     await new Promise((resolve) => holder.close(resolve));
   }
