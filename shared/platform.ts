@@ -12,7 +12,7 @@
  * read when the schema is current (shared/db/migrate.ts).
  */
 import { join } from 'node:path';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Relational } from './ports/relational.ts';
 import type { Cache } from './ports/cache.ts';
@@ -83,7 +83,7 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
   try {
     if (maybeBus) await declareTopology(maybeBus);
     else maybeBus = await busFor(config, log);
-    if (options.migrate !== false) await migrate(db);
+    if (options.migrate !== false) await migrate(db).catch((error: unknown) => Promise.reject(unreachable('DATABASE_URL', config.DATABASE_URL, error)));
     maybeTelemetry ??= await telemetryFor(config, db);
     await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
   } catch (error) {
@@ -182,6 +182,34 @@ async function busFor(config: Config, log: Logger): Promise<Bus> {
 async function telemetryFor(config: Config, db: Relational): Promise<TelemetryStore> {
   if (config.MONGO_URL) return (await import('./adapters/telemetry/mongo.ts')).createMongoTelemetryStore(config.MONGO_URL);
   return (await import('./adapters/telemetry/postgres.ts')).createPostgresTelemetryStore(db);
+}
+
+/**
+ * A server that cannot be reached at start is one line naming the variable that points at it, where it points
+ * (without the password) and what Node said, instead of a bare ECONNREFUSED. Other errors pass as they are.
+ */
+function unreachable(variable: string, url: string | undefined, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'nothing listens there: is the server running?',
+    ENOTFOUND: 'the host name does not resolve',
+    EAI_AGAIN: 'the host name does not resolve',
+    ETIMEDOUT: 'no answer in time',
+    EHOSTUNREACH: 'the host is unreachable',
+    '28P01': 'the password was refused',
+    '28000': 'the user may not connect',
+    '3D000': 'the database does not exist',
+  };
+  if (!url || !code || !(code in reasons)) return error;
+  let where = url;
+  try {
+    const parsed = new URL(url);
+    parsed.password = parsed.password ? '***' : '';
+    where = parsed.toString();
+  } catch {
+    // keep the URL as given; the config schema already checked its scheme
+  }
+  return new ConfigError(`${variable}: cannot use ${where}: ${reasons[code]} (${code})`, { cause: error });
 }
 
 /** PGlite keeps its files under DATA_DIR in development; tests run it in memory. */

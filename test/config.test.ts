@@ -9,6 +9,7 @@ import { freshSigningKeyPem } from './support/processes.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { listenOn } from '../shared/http/listen.ts';
+import { createFunctionPlatform } from '../functions/platform.ts';
 
 const config = suite('config');
 
@@ -91,6 +92,15 @@ config('a taken port or a bad HOST is one line naming the variable', async () =>
   } finally {
     holder.close();
   }
+});
+
+config('an unreachable DATABASE_URL stops start-up with one line naming it, without its password', async () => {
+  const error = await createFunctionPlatform(loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://iotfn:secret@127.0.0.1:1/test' })).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.instance(error, ConfigError);
+  assert.is(error!.message, 'DATABASE_URL: cannot use postgres://iotfn:***@127.0.0.1:1/test: nothing listens there: is the server running? (ECONNREFUSED)');
 });
 
 config.run();
