@@ -15,6 +15,7 @@
  */
 import type { Cache } from '../ports/cache.ts';
 import { authCacheLookups } from '../metrics.ts';
+import { RecentlyUsed } from '../recently-used.ts';
 
 export interface PushedMemoOptions {
   /** The `cache` label of its hits and misses in iotfn_auth_cache_lookups_total. */
@@ -52,8 +53,7 @@ export function pushedMemo<T>(cache: Cache, channel: string, options: PushedMemo
 }
 
 function createPushedMemo<T>(cache: Cache, channel: string, options: PushedMemoOptions): PushedMemo<T> {
-  // Insertion order is age order: a hit re-inserts, so the first entry is always the least recently used.
-  const entries = new Map<string, Remembered<T>>();
+  const entries = new RecentlyUsed<string, Remembered<T>>(options.maxEntries);
   let trusted = false;
   /** Bumped by every invalidation and by every change of trust, so a load that overlapped one is not kept. */
   let generation = 0;
@@ -90,8 +90,6 @@ function createPushedMemo<T>(cache: Cache, channel: string, options: PushedMemoO
       if (trusted) {
         const hit = entries.get(key);
         if (hit && hit.expiresAt > Date.now()) {
-          entries.delete(key);
-          entries.set(key, hit);
           hits.inc();
           return hit.value;
         }
@@ -102,10 +100,7 @@ function createPushedMemo<T>(cache: Cache, channel: string, options: PushedMemoO
       const wasTrusted = trusted;
       const value = await load();
       const ms = Math.min(rememberMs(value), options.ttlMs);
-      if (wasTrusted && trusted && generation === before && ms > 0) {
-        entries.set(key, { value, expiresAt: Date.now() + ms });
-        while (entries.size > options.maxEntries) entries.delete(entries.keys().next().value!);
-      }
+      if (wasTrusted && trusted && generation === before && ms > 0) entries.set(key, { value, expiresAt: Date.now() + ms });
       return value;
     },
 

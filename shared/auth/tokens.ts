@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { Problem } from '../problem.ts';
 import type { Jwks, SigningKey } from './keys.ts';
 import { authCacheLookups } from '../metrics.ts';
+import { RecentlyUsed } from '../recently-used.ts';
 
 export const accessClaimsSchema = z.object({
   sub: z.string().min(1),
@@ -110,8 +111,7 @@ export function createTokenVerifier(
 ): TokenVerifier {
   const maxRemembered = options.maxRemembered ?? VERIFIED_TOKENS_KEPT;
   const now = options.now ?? Date.now;
-  // Insertion order is age order: a hit re-inserts, so the first key is always the least recently used.
-  const verified = new Map<string, AccessClaims>();
+  const verified = new RecentlyUsed<string, AccessClaims>(maxRemembered);
   const hits = authCacheLookups.labels('verified-tokens', 'hit');
   const misses = authCacheLookups.labels('verified-tokens', 'miss');
 
@@ -119,18 +119,16 @@ export function createTokenVerifier(
     async verify(token) {
       const remembered = verified.get(token);
       if (remembered) {
-        verified.delete(token);
-        if (hasExpired(remembered, now())) throw new Problem('invalid-token', 'The token has expired');
-        verified.set(token, remembered);
+        if (hasExpired(remembered, now())) {
+          verified.delete(token);
+          throw new Problem('invalid-token', 'The token has expired');
+        }
         hits.inc();
         return remembered;
       }
       misses.inc();
       const claims = await verifyAfresh(token);
-      if (!hasExpired(claims, now())) {
-        verified.set(token, claims);
-        while (verified.size > maxRemembered) verified.delete(verified.keys().next().value!);
-      }
+      if (!hasExpired(claims, now())) verified.set(token, claims);
       return claims;
     },
   };
