@@ -447,44 +447,35 @@ async function main(argv: string[]): Promise<void> {
     const about = command === 'help' ? rest[0] : undefined;
     // simulate and agent have flags of their own, with their own help.
     if (about === 'simulate' || about === 'agent') return main([about, '--help']);
-    if (about && !knownCommands.includes(about)) usageError(`no command "${about}"`);
+    if (about && !Object.hasOwn(commands, about)) usageError(`no command "${about}"`);
     return printUsage();
   }
   if (asksHelp && command !== 'simulate' && command !== 'agent') return printUsage();
-  if (command && Object.hasOwn(processCommands, command)) return processCommands[command as ProcessCommand](argv.slice(argv.indexOf(command) + 1));
-  switch (command) {
-    case 'broker-accounts':
-      return brokerAccounts();
-    case 'admin':
-      return admin(argv.slice(argv.indexOf(command) + 1));
-    case 'dead-letters':
-      return deadLetters(argv.slice(argv.indexOf(command) + 1));
-    case 'functions':
-      return list();
-    case 'openapi':
-      return openapi(rest[0]);
-    case 'simulate': {
-      // Loaded on demand: the other commands need neither the simulator nor its MQTT client.
-      const { simulateCommand } = await import('../simulators/fleet.ts');
-      process.exit(await simulateCommand(argv.slice(argv.indexOf(command) + 1)));
-    }
-    case 'agent': {
-      const { agentCommand } = await import('../end-devices/agent.ts');
-      process.exit(await agentCommand(argv.slice(argv.indexOf(command) + 1)));
-    }
-    case 'render':
-      return render(argv.slice(argv.indexOf(command) + 1));
-    case 'deploy':
-      return deploy(argv.slice(argv.indexOf(command) + 1));
-    default:
-      usageError(command ? `no command "${command}"` : `${argv[0] ?? ''} is not a command`);
-  }
+  const run = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (!run) usageError(command ? `no command "${command}"` : `${argv[0] ?? ''} is not a command`);
+  return run(argv.slice(argv.indexOf(command!) + 1));
 }
 
-const knownCommands = [
-  'dev', 'relay', 'bridge', 'triggers', 'scheduler', 'broker-accounts', 'admin', 'dead-letters', 'functions', 'openapi',
-  'simulate', 'agent', 'render', 'deploy', 'help',
-];
+/** Every command but help, by name: the one list the dispatch and `help <command>` read. */
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  ...processCommands,
+  'broker-accounts': () => brokerAccounts(),
+  admin,
+  'dead-letters': deadLetters,
+  functions: () => list(),
+  openapi: (args) => openapi(args.find((arg) => !arg.startsWith('-'))),
+  async simulate(args) {
+    // Loaded on demand: the other commands need neither the simulator nor its MQTT client.
+    const { simulateCommand } = await import('../simulators/fleet.ts');
+    process.exit(await simulateCommand(args));
+  },
+  async agent(args) {
+    const { agentCommand } = await import('../end-devices/agent.ts');
+    process.exit(await agentCommand(args));
+  },
+  render,
+  deploy,
+};
 
 // `iotfn functions | head` closes the pipe early: that is the reader's choice, not a failure.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

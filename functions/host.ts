@@ -9,13 +9,12 @@
  *   hostFunctions(functions);   // functions-framework's CLI loads this module and starts the server
  *   serveFunction(jwks);        // a bundle run by plain `node` starts the server itself
  */
-import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../shared/config.ts';
 import type { Deps } from '../shared/platform.ts';
 import type { PlatformFunction } from '../shared/function.ts';
 import { createFunctionPlatform } from './platform.ts';
-import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { frameworkModule, registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
 import { startInternalServer } from '../shared/http/internal-server.ts';
 import { whyNotListening } from '../shared/http/listen.ts';
 
@@ -57,13 +56,12 @@ interface FrameworkOptions {
 export function serveFunction(fn: PlatformFunction): void {
   hostFunctions([fn]);
   // The same module instances framework-host.ts patched: functions-framework stays in node_modules, never bundled.
-  const ffRequire = createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'));
-  const { parseOptions } = ffRequire('./options.js') as { parseOptions: () => FrameworkOptions };
-  const { getRegisteredFunction } = ffRequire('./function_registry.js') as {
+  const { parseOptions } = frameworkModule<{ parseOptions: () => FrameworkOptions }>('./options.js');
+  const { getRegisteredFunction } = frameworkModule<{
     getRegisteredFunction: (name: string) => { userFunction: unknown; signatureType: string } | undefined;
-  };
-  const { getServer } = ffRequire('./server.js') as { getServer: (userFunction: unknown, options: FrameworkOptions) => Server };
-  const { ErrorHandler } = ffRequire('./invoker.js') as { ErrorHandler: new (server: Server) => { register(): void } };
+  }>('./function_registry.js');
+  const { getServer } = frameworkModule<{ getServer: (userFunction: unknown, options: FrameworkOptions) => Server }>('./server.js');
+  const { ErrorHandler } = frameworkModule<{ ErrorHandler: new (server: Server) => { register(): void } }>('./invoker.js');
   const registered = getRegisteredFunction(fn.name);
   if (!registered) fail(new Error(`${fn.name} is not registered with functions-framework`));
   const options = { ...parseOptions(), target: fn.name, signatureType: registered.signatureType };

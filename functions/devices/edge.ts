@@ -7,6 +7,7 @@
 import type { Deps } from '../../shared/platform.ts';
 import { startMqttBridge } from './mqtt-bridge.ts';
 import { startEmbeddedMqttBroker } from './embedded-mqtt-broker.ts';
+import { urlHost } from '../../shared/http/listen.ts';
 
 /** The URL without its password: the banner goes to logs, the bridge's broker password must not. */
 function redactUrl(url: string): string {
@@ -48,8 +49,7 @@ export async function startDeviceEdge(deps: Deps, options: { mqtt?: boolean } = 
     };
   }
   // What GET /info names: the address devices reach it at, not a wildcard.
-  const host = ['0.0.0.0', '::'].includes(deps.config.HOST) ? 'localhost' : deps.config.HOST.includes(':') ? `[${deps.config.HOST}]` : deps.config.HOST;
-  deps.advertised.mqtt = { url: `mqtt://${host}:${broker.port}`, broker: 'embedded' };
+  deps.advertised.mqtt = { url: `mqtt://${urlHost(deps.config.HOST)}:${broker.port}`, broker: 'embedded' };
   return {
     mqtt: `embedded broker on mqtt://localhost:${broker.port} (MQTT 3.1.1; username = device id, password = device token)`,
     stop: () => broker.stop(),

@@ -40,9 +40,17 @@ interface FrameworkRequest extends IncomingMessage {
  * harness decide. The CloudEvents parser is kept as it is. getServer() looks the parsers up when it builds
  * the app, after this module has run.
  */
+/**
+ * A module as functions-framework itself loads it (its own files, or a package it requires), so a patch reaches
+ * the one instance it uses: the package's `exports` hides its internals from a plain import, and a bundle must
+ * leave it in node_modules for the same reason.
+ */
+export function frameworkModule<M>(path: string): M {
+  return createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'))(path) as M;
+}
+
 export function takeOverBodyParsing(limitBytes: number): void {
-  const ffRequire = createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'));
-  const bodyParser = ffRequire('body-parser') as Record<string, (options?: { type?: string }) => unknown>;
+  const bodyParser = frameworkModule<Record<string, (options?: { type?: string }) => unknown>>('body-parser');
   const originalJson = bodyParser.json!;
   const passThrough = () => (_req: unknown, _res: unknown, next: () => void) => next();
   const reader = () => (req: FrameworkRequest, res: ServerResponse, next: () => void) => {
@@ -172,8 +180,7 @@ export function frameworkScheduleHandler(fn: ScheduleFunction, getDeps: () => Pr
  * as on the gateway.
  */
 function guardFrameworkServers(): void {
-  const ffRequire = createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'));
-  const serverModule = ffRequire('./server.js') as { getServer: (...args: unknown[]) => Server; guarded?: true };
+  const serverModule = frameworkModule<{ getServer: (...args: unknown[]) => Server; guarded?: true }>('./server.js');
   if (serverModule.guarded) return;
   const getServer = serverModule.getServer;
   serverModule.getServer = (...args) => guardRequestLimits(getServer(...args));

@@ -12,7 +12,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Deps } from '../platform.ts';
-import { listenOn } from './listen.ts';
+import { listenOn, urlHost } from './listen.ts';
 import { Problem } from '../problem.ts';
 import { problemReply, requestIdOf, type OutgoingReply } from './harness.ts';
 import { internalReply } from './probes.ts';
@@ -44,7 +44,7 @@ export async function startInternalServer(deps: InternalDeps, options: { port?: 
   // The one line a second process on the same machine would otherwise die with names the variable.
   await listenOn(server, { port, host, portVariable: 'METRICS_PORT' });
   const bound = (server.address() as AddressInfo).port;
-  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const shown = urlHost(host);
   return {
     port: bound,
     url: `http://${shown}:${bound}`,

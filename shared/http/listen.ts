@@ -39,3 +39,9 @@ export function whyNotListening(error: NodeJS.ErrnoException, { port, host, port
       return error;
   }
 }
+
+/** How a URL names the address a server listens on: a wildcard is reached as localhost, IPv6 in brackets. */
+export function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
