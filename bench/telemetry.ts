@@ -18,6 +18,8 @@
  * previous one's backlog; `deadLettered` appears when the dead-letter queue grew meanwhile (ingest gave up on
  * messages, or anything else on the broker did: the queue is shared).
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { MqttClient } from 'mqtt';
@@ -30,6 +32,9 @@ import { runId } from './lib/platform-env.ts';
 import { connectDevices, startBenchBroker } from './lib/project-broker.ts';
 import { progress, round, type Figure, type RunFigure } from './lib/report.ts';
 import { call } from './signing.ts';
+
+/** Children name their files relative to the repository, wherever the bench was started. */
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface TelemetryBench {
   figure: RunFigure;
@@ -205,6 +210,15 @@ async function mqttTelemetry(bench: TelemetryBench, devices: FleetDevice[]): Pro
   const publishers: Publisher[] = [];
   let probe: DeliveryProbe | undefined;
   try {
+    // The devices were made before this broker existed, so their device events reached no bridge queue: give the
+    // fresh broker their accounts the way an operator does for a new broker volume.
+    const accounts = spawnSync(process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'broker-accounts'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...bench.env, MQTT_URL: broker.platformUrl },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    if (accounts.status !== 0) throw new Error(`iotfn broker-accounts failed: ${accounts.stderr.slice(0, 300)}`);
     publishers.push(...(await connectDevices(broker.devicesUrl, devices)));
     probe = await openDeliveryProbe(bench.bus, 'mqtt');
 
