@@ -17,12 +17,14 @@
  */
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { readFile, rm, writeFile, readdir, mkdir } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PlatformFunction } from '../shared/function.ts';
 import { functions } from '../functions/registry.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { kebab } from './settings.ts';
+import { frameworkInternals, frameworkServerInternals } from '../shared/http/framework-module.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -49,13 +51,12 @@ export const metafilePath = `${distDir}/meta.json`;
 
 /**
  * Packages loaded from node_modules at run time instead of bundled. Native code or data files beside the
- * JavaScript: argon2, PGlite (its WebAssembly), mongodb (and its optional natives). functions-framework:
- * framework-host.ts reaches its body-parser and server modules through createRequire to patch them, which only
- * works on the one instance in node_modules. esbuild: only a dashboard build from the sources loads it, never a
- * process of the image. Every other package is bundled: measured on jwks, spawn → first 200 was 150 ms shorter
- * than with every package left in node_modules.
+ * JavaScript: argon2, PGlite (its WebAssembly), mongodb (and its optional natives). esbuild: only a dashboard
+ * build from the sources loads it, never a process of the image. Every other package is bundled, functions-framework
+ * too (bundledFrameworkModule): measured on jwks, spawn → first 200 was 150 ms shorter than with every package left
+ * in node_modules.
  */
-export const externalPackages = ['argon2', '@electric-sql/pglite', 'mongodb', '@google-cloud/functions-framework', 'esbuild'];
+export const externalPackages = ['argon2', '@electric-sql/pglite', 'mongodb', 'esbuild'];
 
 /** Optional native add-ons that bundled packages require inside a try (pg's, ws's): not installed, and not needed. */
 export const optionalNatives = ['pg-native', 'bufferutil', 'utf-8-validate'];
@@ -82,11 +83,95 @@ function functionEntries(): Plugin {
         if (!fn) return { errors: [{ text: `no registered function named ${args.path}` }] };
         const source = JSON.stringify(join(repoRoot, functionSource(fn)));
         const host = JSON.stringify(join(repoRoot, 'functions/host.ts'));
-        return { contents: `import fn from ${source};\nimport { serveFunction } from ${host};\nserveFunction(fn);\n`, resolveDir: repoRoot, loader: 'ts' };
+        return { contents: `import fn from ${source};\nimport { serveFunction } from ${host};\nawait serveFunction(fn);\n`, resolveDir: repoRoot, loader: 'ts' };
       });
     },
   };
 }
+
+const frameworkServerModule = 'iotfn-framework-server';
+
+/**
+ * functions-framework bundled: shared/http/framework-module.ts reaches its internals with createRequire on
+ * node_modules, which a bundle has no sources for. Here it becomes static requires of the very files
+ * functions-framework's own requires resolve to (so esbuild bundles each once, and a patch reaches the instance
+ * functions-framework uses), with the server half (express, body-parser, their dependencies) behind a dynamic
+ * import: a chunk of its own that only an event function's process loads.
+ */
+function bundledFrameworkModule(): Plugin {
+  const source = join(repoRoot, 'shared/http/framework-module.ts');
+  const main = createRequire(import.meta.url).resolve('@google-cloud/functions-framework');
+  const resolveFromFramework = (path: string) => (path.startsWith('.') ? join(dirname(main), path) : createRequire(main).resolve(path));
+  return {
+    name: 'bundled-framework-module',
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`^${frameworkServerModule}$`) }, () => ({ path: frameworkServerModule, namespace: frameworkServerModule }));
+      b.onLoad({ filter: /.*/, namespace: frameworkServerModule }, () => ({
+        contents: Object.entries(frameworkServerInternals)
+          .map(([name, path]) => `export const ${name} = require(${JSON.stringify(resolveFromFramework(path))});`)
+          .join('\n'),
+        resolveDir: repoRoot,
+        loader: 'js',
+      }));
+      b.onLoad({ filter: /framework-module\.ts$/ }, (args) => {
+        if (args.path !== source) return undefined;
+        const internals = frameworkInternals.map((path) => `  ${JSON.stringify(path)}: () => require(${JSON.stringify(resolveFromFramework(path))}),`);
+        return {
+          contents: [
+            `export const frameworkInternals = ${JSON.stringify(frameworkInternals)};`,
+            `export const frameworkServerInternals = ${JSON.stringify(frameworkServerInternals)};`,
+            `const internals = {\n${internals.join('\n')}\n};`,
+            'export function frameworkModule(path) { return internals[path](); }',
+            `export function loadFrameworkServer() { return import(${JSON.stringify(frameworkServerModule)}); }`,
+          ].join('\n'),
+          resolveDir: repoRoot,
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+/**
+ * A file of a package as it should be bundled: `patch` of its text. The build fails when the text no longer
+ * holds `expected` (the package changed), rather than ship the file unpatched, or wrongly patched, without a word.
+ */
+function patchPackageFile(name: string, file: RegExp, expected: string, patch: (contents: string) => string): Plugin {
+  return {
+    name,
+    setup(b) {
+      b.onLoad({ filter: file }, async (args) => {
+        const contents = await readFile(args.path, 'utf8');
+        if (!contents.includes(expected)) return { errors: [{ text: `${name}: ${args.path} no longer contains ${JSON.stringify(expected)}; check the patch against the new version` }] };
+        return { contents: patch(contents), loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
+ * pg asks whether it runs in a Cloudflare Worker when it first connects: on Node 20, with no `navigator`, by
+ * `new Response(null, { cf })`, and the first touch of the global Response loads Node's whole fetch
+ * implementation (undici) into a process that never fetches: measured ~20 ms and a few MB of a cold start.
+ * A Node process is not a Worker.
+ */
+const pgWithoutCloudflareProbe = patchPackageFile(
+  'pg-without-cloudflare-probe',
+  /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/,
+  'function isCloudflareRuntime() {',
+  (contents) => contents.replace('function isCloudflareRuntime() {', 'function isCloudflareRuntime() {\n  return false // iotfn build (deploy/build.ts): Node is not a Cloudflare Worker\n'),
+);
+
+/**
+ * zod's messages in English only: its locales index re-exports 40-odd languages that every bundle would parse at
+ * start (354 KB of 734), and the platform configures none of them (zod's default, English, is set from en.js).
+ */
+const zodEnglishOnly = patchPackageFile(
+  'zod-english-only',
+  /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/,
+  'export { default as en } from "./en.js";',
+  () => 'export { default as en } from "./en.js";\n',
+);
 
 /** Where a source file sits when dist/ mirrors the sources: shared/version.ts → dist/shared/version.js. */
 function sourcePlacement(file: string): string {
@@ -171,7 +256,7 @@ export async function buildDist(out = join(repoRoot, distDir)): Promise<BuildRes
       metafile: true,
       banner: { js: requireBanner },
       external: [...externalPackages, ...optionalNatives],
-      plugins: [functionEntries(), deployCommandsLeftOut(), ownModules(await migrationFiles())],
+      plugins: [functionEntries(), deployCommandsLeftOut(), bundledFrameworkModule(), pgWithoutCloudflareProbe, zodEnglishOnly, ownModules(await migrationFiles())],
       logLevel: 'warning',
     }),
     buildDashboard(join(out, relative(distDir, dashboardDir))),

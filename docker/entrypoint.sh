@@ -13,7 +13,7 @@ case "$target" in
   scheduler) exec node --enable-source-maps dist/bin/iotfn.js scheduler ;;
   gateway) exec node --enable-source-maps dist/bin/iotfn.js dev ;;
   register|login|refresh|logout|me|jwks|addDevice|bulkAddDevices|searchDevices|getDevice|updateDevice|deleteDevice|rotateDeviceToken|setDeviceConfig|getDeviceConfig|sendCommand|listCommands|getCommand|getConfigForDevice|reportDeviceState|pendingDeviceCommands|postCommandResult|publishTelemetry|platformInfo|sweepPresence|expireCommands|ingestTelemetry|purgeDeviceTelemetry|queryMetrics|latestMetrics|queryManyDevices|deleteTelemetry|forecastMetric|addAlertRule|listAlertRules|updateAlertRule|deleteAlertRule|listAlerts|acknowledgeAlert|expireTelemetry|sweepNoData)
-    exec node "dist/functions/$target.js" ;;
+    exec node --max-semi-space-size=2 "dist/functions/$target.js" ;;
   *)
     echo "FUNCTION_TARGET: expected one of register, login, refresh, logout, me, jwks, addDevice, bulkAddDevices, searchDevices, getDevice, updateDevice, deleteDevice, rotateDeviceToken, setDeviceConfig, getDeviceConfig, sendCommand, listCommands, getCommand, getConfigForDevice, reportDeviceState, pendingDeviceCommands, postCommandResult, publishTelemetry, platformInfo, sweepPresence, expireCommands, ingestTelemetry, purgeDeviceTelemetry, queryMetrics, latestMetrics, queryManyDevices, deleteTelemetry, forecastMetric, addAlertRule, listAlertRules, updateAlertRule, deleteAlertRule, listAlerts, acknowledgeAlert, expireTelemetry, sweepNoData, relay, bridge, triggers, scheduler, gateway, got \"$target\"" >&2
     exit 64 ;;

@@ -1,36 +1,40 @@
 /**
- * Hosts functions in one functions-framework process: the configuration (a bad one stops the process at once
- * with one line naming the variable), functions-framework's body parsing taken over, the platform started once
- * (adapters, migrations, keys), the internal server (/metrics, the detailed /readyz) and every function given
- * registered under its name. Two entries use it: functions/index.ts with the whole registry (development,
- * `functions-framework --source=functions/index.ts`), and each compiled bundle of `npm run build` with its one
- * function (deploy/build.ts), so a bundle loads that function's code and nothing of the others.
+ * Hosts functions: the configuration (a bad one stops the process at once with one line naming the variable), the
+ * platform started once (adapters, keys), the internal server (/metrics, the detailed /readyz) and every function
+ * given registered with functions-framework under its name. Two entries use it: functions/index.ts with the whole
+ * registry (development, `functions-framework --source=functions/index.ts`, functions-framework's own server), and
+ * each compiled bundle of `npm run build` with its one function (deploy/build.ts), so a bundle loads that
+ * function's code and nothing of the others.
  *
- *   hostFunctions(functions);   // functions-framework's CLI loads this module and starts the server
- *   serveFunction(jwks);        // a bundle run by plain `node` starts the server itself
+ *   await hostFunctions(functions);   // functions-framework's CLI loads this module and starts its server
+ *   await serveFunction(jwks);        // a bundle run by plain `node` starts its own server
+ *
+ * A bundle's HTTP or scheduled function is served by httpFunctionServer (node:http straight to the registered
+ * handler); only an event function, which needs functions-framework's CloudEvents parsing, loads its express
+ * server, from a chunk of its own.
  */
-import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../shared/config.ts';
 import type { Deps } from '../shared/platform.ts';
 import type { PlatformFunction } from '../shared/function.ts';
 import { createFunctionPlatform } from './platform.ts';
-import { frameworkModule, registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { httpFunctionServer, registeredFunction, registerWithFunctionsFramework, takeOverFrameworkServer } from '../shared/http/framework-host.ts';
+import { loadFrameworkServer } from '../shared/http/framework-module.ts';
 import { startInternalServer } from '../shared/http/internal-server.ts';
-import { whyNotListening } from '../shared/http/listen.ts';
+import { listenOn, whyNotListening } from '../shared/http/listen.ts';
 
 function fail(error: unknown): never {
   console.error(`${(error as Error).name ?? 'Error'}: ${(error as Error).message}`);
   process.exit(1);
 }
 
-export function hostFunctions(functions: readonly PlatformFunction[]): void {
+/** The configuration, the platform starting in the background, and the functions registered: what every host does. */
+function registerFunctions(functions: readonly PlatformFunction[]): Config {
   let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
     fail(error);
   }
-  takeOverBodyParsing(config.BODY_LIMIT_BYTES);
   const platform: Promise<Deps> = createFunctionPlatform(config);
   platform.catch(fail);
   // /metrics and the detailed /readyz, on METRICS_PORT: the public port answers only whether it is ready.
@@ -38,35 +42,33 @@ export function hostFunctions(functions: readonly PlatformFunction[]): void {
     .then(async (deps) => deps.log.info({ url: (await startInternalServer(deps)).url }, 'metrics and readiness detail'))
     .catch(fail);
   registerWithFunctionsFramework(functions, () => platform);
+  return config;
 }
 
-interface FrameworkOptions {
-  port: string;
-  target: string;
-  signatureType: string;
+/** Every function given, for functions-framework's CLI, which builds its own server after this module has loaded. */
+export async function hostFunctions(functions: readonly PlatformFunction[]): Promise<void> {
+  const config = registerFunctions(functions);
+  await takeOverFrameworkServer(config.BODY_LIMIT_BYTES).catch(fail);
 }
 
 /**
- * Hosts one function and starts functions-framework's server for it, as its CLI (`functions-framework --target`)
- * would, minus the CLI's module loader: that finds the source by reading package.json files up the tree and
- * imports it, about 60 ms of a cold start (measured on jwks, 430 ms against 500 ms spawn → first 200). PORT and
- * the other options are read by functions-framework's own option parser, so they mean what they meant under
- * the CLI; the target is this function whatever FUNCTION_TARGET says.
+ * Hosts one function and starts its server on PORT and HOST. An event function gets functions-framework's server,
+ * built as its CLI (`functions-framework --target`) would, minus the CLI's module loader (which finds the source by
+ * reading package.json files up the tree, ~60 ms of a cold start); its options (IGNORED_ROUTES,
+ * CLOUD_RUN_TIMEOUT_SECONDS) are read by functions-framework's own parser, so they mean what they meant under the CLI.
  */
-export function serveFunction(fn: PlatformFunction): void {
-  hostFunctions([fn]);
-  // The same module instances framework-host.ts patched: functions-framework stays in node_modules, never bundled.
-  const { parseOptions } = frameworkModule<{ parseOptions: () => FrameworkOptions }>('./options.js');
-  const { getRegisteredFunction } = frameworkModule<{
-    getRegisteredFunction: (name: string) => { userFunction: unknown; signatureType: string } | undefined;
-  }>('./function_registry.js');
-  const { getServer } = frameworkModule<{ getServer: (userFunction: unknown, options: FrameworkOptions) => Server }>('./server.js');
-  const { ErrorHandler } = frameworkModule<{ ErrorHandler: new (server: Server) => { register(): void } }>('./invoker.js');
-  const registered = getRegisteredFunction(fn.name);
-  if (!registered) fail(new Error(`${fn.name} is not registered with functions-framework`));
-  const options = { ...parseOptions(), target: fn.name, signatureType: registered.signatureType };
-  const server = getServer(registered.userFunction, options);
-  const errorHandler = new ErrorHandler(server);
-  server.once('error', (error: NodeJS.ErrnoException) => fail(whyNotListening(error, { port: Number(options.port), host: 'every address' })));
-  server.listen(Number(options.port), () => errorHandler.register()).setTimeout(0);
+export async function serveFunction(fn: PlatformFunction): Promise<void> {
+  const config = registerFunctions([fn]);
+  const address = { port: config.PORT, host: config.HOST };
+  if (fn.kind !== 'event') {
+    await listenOn(httpFunctionServer(fn.name, config.BODY_LIMIT_BYTES), address).catch(fail);
+    return;
+  }
+  await takeOverFrameworkServer(config.BODY_LIMIT_BYTES).catch(fail);
+  const { options, server: serverModule, invoker } = await loadFrameworkServer();
+  const registered = registeredFunction(fn.name);
+  const server = serverModule.getServer(registered.userFunction, { ...options.parseOptions(), target: fn.name, signatureType: registered.signatureType });
+  const errorHandler = new invoker.ErrorHandler(server);
+  server.once('error', (error: NodeJS.ErrnoException) => fail(whyNotListening(error, address)));
+  server.listen(address.port, address.host, () => errorHandler.register()).setTimeout(0);
 }

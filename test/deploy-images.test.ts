@@ -19,7 +19,7 @@ import { parse } from 'yaml';
 import { configSchema } from '../shared/config.ts';
 import { eventFunctions, functions, httpFunctions } from '../functions/registry.ts';
 import { imageTag, kebab } from '../deploy/settings.ts';
-import { buildFolders, imageTargets, importGraph, nodeFlags, nodeImage, renderContainerArtefacts } from '../deploy/renderers/container.ts';
+import { buildFolders, imageTargets, importGraph, functionNodeFlags, nodeFlags, nodeImage, renderContainerArtefacts } from '../deploy/renderers/container.ts';
 import { cliBundle, dashboardDir, distDir, functionBundle } from '../deploy/build.ts';
 import { composeSecrets, configDefault, mosquittoFiles, mqttBridgeUser, mqttDevicePort, mqttPlatformPort, renderCompose, upstreamServices } from '../deploy/renderers/compose.ts';
 import { dynsecCommands, startProjectMosquitto, type ProjectMosquitto } from './support/mosquitto.ts';
@@ -61,7 +61,8 @@ image('the entrypoint runs every target from dist/ with plain node and source ma
   const entrypoint = checkedIn('docker/entrypoint.sh');
   const runs = [...entrypoint.matchAll(/exec (node .+?) ;;/g)].map((match) => match[1]!);
   assert.ok(runs.length > 0 && runs.every((line) => line.startsWith('node ') && !/tsx|\.ts\b/.test(line)), runs.join('\n'));
-  assert.ok(runs.includes(`node "${functionBundle('$target')}"`), 'a function runs its own bundle, without source maps at start');
+  assert.ok(runs.includes(`node ${functionNodeFlags} "${functionBundle('$target')}"`), 'a function runs its own bundle with its own flags');
+  assert.not.match(functionNodeFlags, /source-maps/, 'a function starts without reading source maps');
   assert.ok(runs.includes(`node ${nodeFlags} ${cliBundle} relay`), 'the relay runs from the CLI bundle');
 });
 

@@ -23,7 +23,7 @@ import { exchanges, queues } from '../shared/bus/topology.ts';
 import { configSchema, loadConfig } from '../shared/config.ts';
 import { defineScheduleFunction, type EventFunction, type PlatformFunction, type ScheduleFunction } from '../shared/function.ts';
 import type { Deps } from '../shared/platform.ts';
-import { takeOverBodyParsing, registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
+import { takeOverFrameworkServer, registerWithFunctionsFramework } from '../shared/http/framework-host.ts';
 import { imageTag, kebab, metricsPort } from '../deploy/settings.ts';
 import {
   clusterLocalHost,
@@ -111,7 +111,7 @@ knative('the functions-framework host answers GET /healthz for an event function
   const ping = async () => undefined;
   const stub = { db: { ping }, cache: { ping }, bus: { ping }, log: { info() {}, error() {}, warn() {} } } as unknown as Deps;
   // As functions/index.ts does in a function process: the host's body reader is also what answers probes.
-  takeOverBodyParsing(1024 * 1024);
+  await takeOverFrameworkServer(1024 * 1024);
   registerWithFunctionsFramework(eventFunctions, async () => stub);
   for (const fn of eventFunctions) {
     const server = getTestServer(fn.name);

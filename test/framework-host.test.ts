@@ -10,7 +10,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { call, goodPassword, randomEmail, startPlatform, type TestPlatform } from './support/platform.ts';
 import { exitCode, freePort, freshSigningKeyPem, startProcess, waitForHttp, type Started } from './support/processes.ts';
 import { services } from './support/services.ts';
-import { registerWithFunctionsFramework, takeOverBodyParsing, pathMatcher } from '../shared/http/framework-host.ts';
+import { registerWithFunctionsFramework, takeOverFrameworkServer, pathMatcher } from '../shared/http/framework-host.ts';
 import { functions } from '../functions/registry.ts';
 import { randomUUID } from 'node:crypto';
 import { cloudEvent } from '../shared/events.ts';
@@ -29,7 +29,7 @@ async function serve(name: string): Promise<string> {
 
 inProcess.before(async () => {
   ctx.p = await startPlatform({ env: { BODY_LIMIT_BYTES: '4096' }, local: false });
-  takeOverBodyParsing(4096);
+  await takeOverFrameworkServer(4096);
   registerWithFunctionsFramework(functions, async () => ctx.p!.deps);
 });
 

@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -38,6 +39,8 @@ const ctx: {
   redisPrefix: string;
   signingKey: string;
   accessToken?: string;
+  jwks?: Target;
+  login?: Target;
 } = {
   build: join(root, 'build'),
   app: join(root, 'app'),
@@ -106,6 +109,23 @@ build('the me and jwks bundles load no PGlite, aedes, mongodb or argon2 at start
   }
 });
 
+build('an HTTP function loads no express, body-parser, iconv-lite, mime-db or zod locale at start; an event function loads them on demand', () => {
+  // The server half of functions-framework (framework-module.ts): only an event function's process imports it.
+  const serverHalf = /node_modules\/(express|body-parser|iconv-lite|mime-db|router)\//;
+  const otherLocales = /node_modules\/zod\/v4\/locales\/(?!en\.js|index\.js)/;
+  for (const name of ['me', 'jwks', 'login', 'searchDevices']) {
+    const { inputs } = staticLoad(functionBundle(name));
+    assert.ok(inputs.some((input) => input.includes('functions-framework/build/src/function_registry.js')), `${name} bundles functions-framework's registry`);
+    assert.equal(inputs.filter((input) => serverHalf.test(input)), [], `${name} loads none of the express server at start`);
+    assert.equal(inputs.filter((input) => otherLocales.test(input)), [], `${name} loads zod's English messages only`);
+  }
+  const event = eventFunctions[0]!;
+  const { inputs: eventStart } = staticLoad(functionBundle(event.name));
+  assert.equal(eventStart.filter((input) => serverHalf.test(input)), [], `${event.name} loads the express server only when it starts it`);
+  const everything = Object.values(ctx.metafile!.outputs).flatMap((output) => Object.keys(output.inputs));
+  assert.ok(everything.some((input) => /node_modules\/express\//.test(input)), 'express is bundled, in a chunk of its own');
+});
+
 build('every package a bundle leaves to node_modules is a production dependency (but esbuild and the optional natives)', () => {
   const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const packages = new Set<string>();
@@ -117,7 +137,9 @@ build('every package a bundle leaves to node_modules is a production dependency 
       if (!builtinModules.includes(name)) packages.add(name);
     }
   }
-  assert.ok(packages.has('@google-cloud/functions-framework') && packages.has('argon2'), [...packages].join(', '));
+  assert.ok(packages.has('argon2'), [...packages].join(', '));
+  // Bundled since its internals are reached through static requires (deploy/build.ts, bundledFrameworkModule).
+  assert.not.ok(packages.has('@google-cloud/functions-framework'), 'functions-framework is bundled, not loaded from node_modules');
   const missing = [...packages].filter((name) => !(name in manifest.dependencies) && name !== 'esbuild' && !optionalNatives.includes(name));
   assert.equal(missing, [], `loaded from node_modules but left out by npm ci --omit=dev: ${missing.join(', ')}`);
 });
@@ -246,6 +268,7 @@ const probe = (port: number) => spawnSync(healthProbe[0]!, healthProbe.slice(1),
 
 image('FUNCTION_TARGET=jwks: its bundle answers its route with the key, and the HEALTHCHECK probe passes', async () => {
   const jwks = await startTarget('jwks');
+  ctx.jwks = jwks;
   const response = await firstOk(jwks, '/auth/jwks.json', 'jwks');
   assert.is(((await response.json()) as { keys: unknown[] }).keys.length, 1);
   assert.is(probe(jwks.port), 0);
@@ -254,6 +277,7 @@ image('FUNCTION_TARGET=jwks: its bundle answers its route with the key, and the 
 
 image('register and login (argon2, from node_modules) then me answers 200 to the access token, each its own bundle', async () => {
   const [register, login, me] = await Promise.all([startTarget('register'), startTarget('login'), startTarget('me')]);
+  ctx.login = login;
   await Promise.all([firstOk(register, '/healthz', 'register'), firstOk(login, '/healthz', 'login'), firstOk(me, '/healthz', 'me')]);
   const email = `image-${randomBytes(4).toString('hex')}@example.com`;
   const post = (target: Target, path: string, body: unknown) =>
@@ -269,6 +293,32 @@ image('register and login (argon2, from node_modules) then me answers 200 to the
   const refused = await fetch(`http://127.0.0.1:${me.port}/auth/me`, { signal: AbortSignal.timeout(10_000) });
   assert.is(refused.status, 401);
   ctx.accessToken = accessToken;
+});
+
+image("an HTTP function's own server refuses what the gateway refuses, with problem+json", async () => {
+  const { jwks, login } = ctx;
+  assert.ok(jwks && login, 'the jwks and login targets started above');
+  const url = `http://127.0.0.1:${jwks.port}`;
+  const problem = async (response: Response, status: number, type: RegExp) => {
+    assert.is(response.status, status, await response.clone().text());
+    assert.match(response.headers.get('content-type') ?? '', /application\/problem\+json/);
+    assert.match(((await response.json()) as { type: string }).type, type);
+  };
+  await problem(await fetch(`${url}/auth/jwks.json`, { method: 'DELETE', signal: AbortSignal.timeout(5000) }), 405, /method-not-allowed/);
+  await problem(await fetch(`${url}/elsewhere`, { signal: AbortSignal.timeout(5000) }), 404, /not-found/);
+  await problem(await fetch(`${url}/auth/jwks.json?${'q'.repeat(9 * 1024)}`, { signal: AbortSignal.timeout(5000) }), 414, /uri-too-long/);
+  const big = 'x'.repeat(2 * 1024 * 1024);
+  await problem(await fetch(`http://127.0.0.1:${login.port}/auth/login`, { method: 'POST', body: big, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000) }), 413, /payload-too-large/);
+  // A head Node's parser refuses (a space in a header name) is answered before any handler runs.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = connect(jwks.port, '127.0.0.1', () => socket.end('GET /auth/jwks.json HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n'));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+  });
+  assert.match(raw, /^HTTP\/1\.1 400 /);
+  assert.match(raw, /application\/problem\+json/);
 });
 
 image('a cold me: spawn → first 200 on /auth/me with a valid token', async () => {

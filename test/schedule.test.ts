@@ -17,7 +17,7 @@ import { functions, scheduleFunctions } from '../functions/registry.ts';
 import { nextCronTick, parseCron } from '../shared/schedule/cron.ts';
 import { runScheduled, scheduleLockName, type ScheduleClock, type ScheduledRun } from '../shared/schedule/run-scheduled.ts';
 import { startScheduler } from '../shared/schedule/scheduler.ts';
-import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { registerWithFunctionsFramework, takeOverFrameworkServer } from '../shared/http/framework-host.ts';
 import { metricsRegistry } from '../shared/metrics.ts';
 import { eventTypes, exchanges } from '../shared/bus/topology.ts';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
@@ -380,7 +380,7 @@ host.before(async () => {
   // Embedded: no other process's scheduler can hold these functions' locks here (the runner's suite above is where
   // two processes meet on PostgreSQL).
   h.p = await startPlatform({ embedded: true, local: false });
-  takeOverBodyParsing(h.p.deps.config.BODY_LIMIT_BYTES);
+  await takeOverFrameworkServer(h.p.deps.config.BODY_LIMIT_BYTES);
   registerWithFunctionsFramework(functions, async () => h.p!.deps);
 });
 host.after(async () => {

@@ -13,7 +13,7 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { io, type Socket } from 'socket.io-client';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { functions } from '../functions/registry.ts';
-import { registerWithFunctionsFramework, takeOverBodyParsing } from '../shared/http/framework-host.ts';
+import { registerWithFunctionsFramework, takeOverFrameworkServer } from '../shared/http/framework-host.ts';
 import { pageSecurityHeaders } from '../shared/http/security-headers.ts';
 import { nginxConf } from '../deploy/renderers/nginx.ts';
 
@@ -152,7 +152,7 @@ const ff: { platform?: TestPlatform; server?: Server; url?: string } = {};
 
 framework.before(async () => {
   ff.platform = await startPlatform({ local: false });
-  takeOverBodyParsing(ff.platform.deps.config.BODY_LIMIT_BYTES);
+  await takeOverFrameworkServer(ff.platform.deps.config.BODY_LIMIT_BYTES);
   registerWithFunctionsFramework(functions, async () => ff.platform!.deps);
   ff.server = getTestServer('jwks');
   await new Promise<void>((resolve) => ff.server!.listen(0, '127.0.0.1', resolve));

@@ -6,8 +6,7 @@
  * the ingress forwards. /metrics and the detailed /readyz are on the internal port, which functions/index.ts
  * starts (internal-server.ts).
  */
-import { createRequire } from 'node:module';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
 import type { EventFunction, HttpFunction, PlatformFunction, ScheduleFunction } from '../function.ts';
 import { eventMessage, type CloudEvent } from '../events.ts';
@@ -23,6 +22,7 @@ import { probeReply } from './probes.ts';
 import { scheduleReply } from '../schedule/over-http.ts';
 import { clientAddress } from './client-address.ts';
 import { guardRequestLimits } from './request-limits.ts';
+import { frameworkModule, loadFrameworkServer } from './framework-module.ts';
 // The one writer of both hosts (write-reply.ts), under the name this file has always called it by.
 import { writeReply as send } from './write-reply.ts';
 
@@ -34,23 +34,40 @@ interface FrameworkRequest extends IncomingMessage {
 }
 
 /**
- * functions-framework parses bodies with body-parser before any user code runs, and answers bad JSON or an
- * oversize body with an HTML error page the function never sees. To keep one error shape (problem+json) and
- * one body limit, its default parsers are swapped for one reader that keeps the raw bytes and lets the
- * harness decide. The CloudEvents parser is kept as it is. getServer() looks the parsers up when it builds
- * the app, after this module has run.
+ * Reads a request's body once, for every host of a function: the raw bytes kept for the harness (which parses
+ * and validates them, so a bad body gets problem+json), a JSON body parsed as well for the CloudEvents a
+ * binary-mode POST carries, and a body over the limit kept as the problem the function answers with.
  */
-/**
- * A module as functions-framework itself loads it (its own files, or a package it requires), so a patch reaches
- * the one instance it uses: the package's `exports` hides its internals from a plain import, and a bundle must
- * leave it in node_modules for the same reason.
- */
-export function frameworkModule<M>(path: string): M {
-  return createRequire(createRequire(import.meta.url).resolve('@google-cloud/functions-framework'))(path) as M;
+export async function readIntoRequest(request: FrameworkRequest, limitBytes: number): Promise<void> {
+  if (request._body) return;
+  try {
+    const buffer = await readBody(request, limitBytes);
+    request.rawBody = buffer;
+    request._body = true;
+    if (buffer && /json/i.test(request.headers['content-type'] ?? '')) {
+      try {
+        request.body = JSON.parse(buffer.toString('utf8'));
+      } catch {
+        // A parse failure is left to the harness, which answers it as the function's own validation error.
+        request.body = undefined;
+      }
+    }
+  } catch (error) {
+    request.bodyProblem = error instanceof Problem ? error : new Problem('payload-too-large', 'The body could not be read');
+  }
 }
 
-export function takeOverBodyParsing(limitBytes: number): void {
-  const bodyParser = frameworkModule<Record<string, (options?: { type?: string }) => unknown>>('body-parser');
+/**
+ * functions-framework's express server, for what needs it: event functions (its CloudEvents parsing) and
+ * getTestServer. It parses bodies with body-parser before any user code runs and answers bad JSON or an
+ * oversize body with an HTML error page the function never sees; to keep one error shape (problem+json) and
+ * one body limit, its default parsers are swapped for readIntoRequest. The CloudEvents parser is kept as it is.
+ * getServer() looks the parsers up when it builds the app, after this has run. It also wraps getServer: Node
+ * answers a head over its limits with a bare 431 or 400 before express sees a request, and guardRequestLimits
+ * puts the gateway's problem+json answers there instead.
+ */
+export async function takeOverFrameworkServer(limitBytes: number): Promise<void> {
+  const { bodyParser, server } = await loadFrameworkServer();
   const originalJson = bodyParser.json!;
   const passThrough = () => (_req: unknown, _res: unknown, next: () => void) => next();
   const reader = () => (req: FrameworkRequest, res: ServerResponse, next: () => void) => {
@@ -58,30 +75,51 @@ export function takeOverBodyParsing(limitBytes: number): void {
       answerProbes(req, res).then((answered) => (answered ? undefined : next()), () => next());
       return;
     }
-    if (req._body) return next();
-    readBody(req, limitBytes)
-      .then((buffer) => {
-        req.rawBody = buffer;
-        req._body = true;
-        // CloudEvents in binary mode expect a parsed JSON body; a parse failure is left to the harness.
-        if (buffer && /json/i.test(req.headers['content-type'] ?? '')) {
-          try {
-            req.body = JSON.parse(buffer.toString('utf8'));
-          } catch {
-            req.body = undefined;
-          }
-        }
-        next();
-      })
-      .catch((error: unknown) => {
-        req.bodyProblem = error instanceof Problem ? error : new Problem('payload-too-large', 'The body could not be read');
-        next();
-      });
+    readIntoRequest(req, limitBytes).then(next, next);
   };
   bodyParser.json = (options) => (options?.type === 'application/cloudevents+json' ? originalJson(options) : reader());
   bodyParser.text = passThrough;
   bodyParser.urlencoded = passThrough;
   bodyParser.raw = passThrough;
+  if (server.guarded) return;
+  const getServer = server.getServer;
+  server.getServer = (...args) => guardRequestLimits(getServer(...args));
+  server.guarded = true;
+}
+
+/** What ff.http or ff.cloudEvent registered under a name, from functions-framework's own registry. */
+export function registeredFunction(name: string): { userFunction: unknown; signatureType: string } {
+  const { getRegisteredFunction } = frameworkModule<{
+    getRegisteredFunction: (name: string) => { userFunction: unknown; signatureType: string } | undefined;
+  }>('./function_registry.js');
+  const registered = getRegisteredFunction(name);
+  if (!registered) throw new Error(`${name} is not registered with functions-framework`);
+  return registered;
+}
+
+/**
+ * The server of an HTTP (or scheduled) function's process: node:http straight to the handler registered with
+ * functions-framework under `name`, after readIntoRequest. functions-framework's own server puts express and
+ * its middleware (body-parser, a timeout, execution context, its wrapper) in front of every call; measured on
+ * its hello world, that answers at a tenth of a bare node:http server's rate, and its modules are most of a
+ * function's start. Everything those layers did for us is done here or in the handler: routing and method
+ * checks (frameworkHandler), probes, the body limit, problem+json for every refusal (guardRequestLimits), and
+ * the one writer. The handler is still the one ff.http registered, so getTestServer tests the same code.
+ */
+export function httpFunctionServer(name: string, limitBytes: number): Server {
+  const registered = registeredFunction(name);
+  if (registered.signatureType !== 'http') throw new Error(`${name} is registered with functions-framework as a ${registered.signatureType} function, not an HTTP one`);
+  const handler = registered.userFunction as (request: FrameworkRequest, response: ServerResponse) => Promise<void>;
+  const server = createServer((request: FrameworkRequest, response) => {
+    readIntoRequest(request, limitBytes)
+      .then(() => handler(request, response))
+      .catch((error: unknown) => {
+        // The handlers answer every failure of their own; this is the host failing around them.
+        const problem = new Problem('internal', 'The function host failed', { cause: error });
+        send(response, problemReply(problem, requestIdOf(request.headers), request.url ?? '/'));
+      });
+  });
+  return guardRequestLimits(server);
 }
 
 /** Compiles `/devices/{id}` into a matcher that returns the params of a matching path. */
@@ -101,7 +139,7 @@ export function pathMatcher(path: string): (actual: string) => Record<string, st
 
 /**
  * For an event function functions-framework routes only POSTs to the function, so probes and scrapes never
- * reach it; the body reader (which runs on every request, see takeOverBodyParsing) answers them instead.
+ * reach it; the body reader (which runs on every request, see takeOverFrameworkServer) answers them instead.
  */
 let answerProbes: ((request: FrameworkRequest, response: ServerResponse) => Promise<boolean>) | undefined;
 
@@ -173,22 +211,7 @@ export function frameworkScheduleHandler(fn: ScheduleFunction, getDeps: () => Pr
   };
 }
 
-/**
- * functions-framework builds its node:http server in getServer(), both for its CLI and for getTestServer(), and
- * Node answers a head over its limits there with a bare 431 or 400 before express sees a request. Wrapping
- * getServer (which both call through the module's exports) puts the same problem+json answers on that server
- * as on the gateway.
- */
-function guardFrameworkServers(): void {
-  const serverModule = frameworkModule<{ getServer: (...args: unknown[]) => Server; guarded?: true }>('./server.js');
-  if (serverModule.guarded) return;
-  const getServer = serverModule.getServer;
-  serverModule.getServer = (...args) => guardRequestLimits(getServer(...args));
-  serverModule.guarded = true;
-}
-
 export function registerWithFunctionsFramework(functions: readonly PlatformFunction[], getDeps: () => Promise<Deps>): void {
-  guardFrameworkServers();
   answerProbes = async (request, response) => {
     const probe = await probeReply(request.method, new URL(request.url ?? '/', 'http://function').pathname, await getDeps());
     if (probe) send(response, probe);
