@@ -6,6 +6,10 @@
  *   rabbitmq.publish-consume           the broker alone (amqplib): persistent messages, confirms, a consumer acking
  *   monitoring.e2e.http                POST /telemetry (100 points a request) until every point is in PostgreSQL
  *   monitoring.e2e.mqtt                MQTT 5 → Mosquitto → `iotfn bridge` → RabbitMQ → ingest → PostgreSQL
+ *   monitoring.ingest.bus              the consumer side alone: the bench publishes telemetry events of 100 points
+ *                                      straight to the telemetry exchange (the platform's own event shape) until
+ *                                      every point is in PostgreSQL; no HTTP in the gateway, so what it measures is
+ *                                      ingest (trigger, store write) and the broker, not the edge
  *   monitoring.live-latency.p50/.p99   a point's send time to its Socket.IO `telemetry` event, RELAY_COALESCE_MS=0;
  *                                      one device sends 100 requests/s × 10 points (1,000 points/s): 1,000
  *                                      requests/s × 1 point was more than two shared cores could send and serve
@@ -28,12 +32,17 @@
  *
  * Every line carries the machine's 1-minute load average (`loadAvg1m`): other work on the same two cores moves
  * every figure, and `ingestConsumers` > 1 means another gateway on the broker shares `iotfn.ingest`'s work.
+ *
+ * Knobs, for working on one part:
+ *   BENCH_ONLY=regex          only the figures whose names match, and only the set-up they need (as bench/run.ts)
+ *   BENCH_CPU_PROF=directory  each gateway runs under `node --cpu-prof` and leaves its profile there when stopped
+ *
+ *   BENCH_ONLY='e2e\.http|live-latency' node --import tsx bench/monitoring.ts
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { queues } from '../shared/bus/topology.ts';
 import { loadConfig } from '../shared/config.ts';
 import { freePort, logsSince, startServer, stopAll, stopChild, type Child } from './lib/children.ts';
 import { percentile, runLoad, statusCounts } from './lib/load.ts';
@@ -46,6 +55,11 @@ import { connectDevices, deleteBridgeQueue, startBenchBroker } from './lib/proje
 import { deleteRunKeys } from './lib/redis-cleanup.ts';
 import { progress, round } from './lib/report.ts';
 import { call, logIn, registerBenchUser } from './signing.ts';
+import { createRabbitBus } from '../shared/adapters/bus/rabbitmq.ts';
+import { cloudEvent, eventMessage } from '../shared/events.ts';
+import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
+import type { TelemetryData } from '../shared/messages.ts';
+import { AMQP_URL } from './lib/platform-env.ts';
 
 /**
  * A figure line. Like report.ts's Figure, but the relay's memory is in MB, a unit that Figure's union does not
@@ -65,6 +79,10 @@ const E2E_HTTP_DEVICES = 10;
 const E2E_HTTP_CONNECTIONS = 20;
 const E2E_POINTS_PER_REQUEST = 100;
 const E2E_MQTT_S = 6;
+/** Telemetry events the bus figure publishes (100 points each), and how many wait for their confirm at once. */
+const BUS_MESSAGES = 3_000;
+const BUS_WARMUP_MESSAGES = 300;
+const BUS_PUBLISH_WINDOW = 200;
 const E2E_MQTT_DEVICES = 10;
 /**
  * Published over MQTT but not yet stored, at most. Mosquitto PUBACKs at once and queues at most
@@ -89,6 +107,11 @@ const RELAY_BATCH = 100;
 const WATCHDOG_S = 420;
 
 const env = platformEnv();
+/** BENCH_ONLY=regex runs only the figures whose names match (and the set-up they need). */
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+/** BENCH_CPU_PROF=directory: where each gateway writes its V8 CPU profile when it is stopped. */
+const cpuProfDir = process.env.BENCH_CPU_PROF || undefined;
+const wanted = (names: readonly string[]): boolean => !only || names.some((name) => only.test(name));
 const failures: string[] = [];
 const benchDevices = new Set<string>();
 let store: BenchStore | undefined;
@@ -104,6 +127,7 @@ function emitLine(line: Line): void {
  * name it would have given, remembered, and the later steps still run. A figure with lost points counts as failed.
  */
 async function figures(names: string[], step: () => Promise<Line[]>): Promise<Line[]> {
+  if (!wanted(names)) return [];
   progress(`${names.join(', ')} ...`);
   try {
     const lines = await step();
@@ -131,7 +155,9 @@ interface Gateway {
 
 async function startGateway(name: string, extraEnv: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
-  const child = await startServer(name, process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...env, ...extraEnv, PORT: String(port) }, port);
+  // A directory per gateway, V8's own file names: tsx's loader thread writes a profile of its own beside the main one.
+  const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}/${name}-${runId}`] : [];
+  const child = await startServer(name, process.execPath, [...profile, '--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...env, ...extraEnv, PORT: String(port) }, port);
   const url = `http://127.0.0.1:${port}`;
   try {
     const credentials = await registerBenchUser(url);
@@ -145,12 +171,12 @@ async function startGateway(name: string, extraEnv: Record<string, string>): Pro
 }
 
 /** Devices made through the API (so the owner checks pass), remembered for the clean-up. */
-async function createDevices(gateway: Gateway, label: string, count: number): Promise<BenchDevice[]> {
+async function createDevices(gateway: Gateway, label: string, count: number): Promise<Array<BenchDevice & { ownerId: string }>> {
   const devices = Array.from({ length: count }, (_, i) => ({ name: `Bench monitoring ${label} ${i + 1}`, type: 'sensor', tags: ['bench'] }));
   const body = (await call(gateway.url, 'POST', '/devices/bulk', 201, { devices }, { authorization: `Bearer ${gateway.token}` })) as {
-    devices: Array<{ device: { id: string }; deviceToken: string }>;
+    devices: Array<{ device: { id: string; ownerId: string }; deviceToken: string }>;
   };
-  const created = body.devices.map((d) => ({ id: d.device.id, token: d.deviceToken }));
+  const created = body.devices.map((d) => ({ id: d.device.id, ownerId: d.device.ownerId, token: d.deviceToken }));
   for (const device of created) benchDevices.add(device.id);
   return created;
 }
@@ -254,6 +280,87 @@ async function e2eHttpFigure(gateway: Gateway): Promise<void> {
     if (wait.stored > run.sentPoints) line.extra = wait.stored - run.sentPoints;
     if (run.accepted < run.requests) line.statusCodes = run.statuses;
     if (run.failed > 0) Object.assign(line, { failedRequests: run.failed, firstError: run.firstError });
+    if (wait.timedOut) line.storeTimedOut = true;
+    if (deadBefore !== undefined && deadAfter !== undefined && deadAfter > deadBefore) line.deadLettered = deadAfter - deadBefore;
+    return [line];
+  });
+}
+
+/**
+ * Publishes `messages` events of E2E_POINTS_PER_REQUEST points round-robin over the devices, as publishTelemetry
+ * would (same exchange, routing key, CloudEvent and data), at most BUS_PUBLISH_WINDOW unconfirmed at once.
+ */
+async function publishTelemetryEvents(devices: ReadonlyArray<{ id: string; ownerId: string }>, clock: PointClock, messages: number): Promise<{ startedAt: number; endedAt: number }> {
+  const bus = await createRabbitBus(AMQP_URL, { name: `bench-monitoring-${runId}-publisher` });
+  try {
+    const startedAt = performance.now();
+    const inFlight = new Set<Promise<void>>();
+    for (let i = 0; i < messages; i += 1) {
+      const device = devices[i % devices.length]!;
+      const first = clock.take(device.id, E2E_POINTS_PER_REQUEST);
+      const points = Array.from({ length: E2E_POINTS_PER_REQUEST }, (_, k) => ({ ts: first + k, values: { [TELEMETRY_KEY]: 20 + (k % 10) } }));
+      const event = cloudEvent<TelemetryData>({
+        type: eventTypes.telemetry,
+        source: `/devices/${device.id}`,
+        subject: device.id,
+        data: { deviceId: device.id, ownerId: device.ownerId, via: 'http', receivedAt: Date.now(), points },
+      });
+      const sent = bus.publish(exchanges.telemetry, telemetryRoutingKey(device.id), eventMessage(event)).finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+      if (inFlight.size >= BUS_PUBLISH_WINDOW) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return { startedAt, endedAt: performance.now() };
+  } finally {
+    await bus.close();
+  }
+}
+
+async function ingestBusFigure(gateway: Gateway): Promise<void> {
+  await figures(['monitoring.ingest.bus'], async () => {
+    const db = requireStore();
+    const devices = await createDevices(gateway, 'bus', E2E_HTTP_DEVICES);
+    const ids = devices.map((d) => d.id);
+    const owned = devices.map((d) => ({ id: d.id, ownerId: d.ownerId }));
+    const clock = new PointClock(Date.now() - 3_600_000);
+
+    await publishTelemetryEvents(owned, clock, BUS_WARMUP_MESSAGES);
+    const warmPoints = BUS_WARMUP_MESSAGES * E2E_POINTS_PER_REQUEST;
+    const warmStored = await db.waitStored(ids, warmPoints, { since: 0, timeoutMs: STORE_TIMEOUT_MS });
+    if (warmStored.timedOut) throw new Error(`warm-up: ${warmStored.stored} of ${warmPoints} points stored after ${STORE_TIMEOUT_MS} ms`);
+
+    const since = await db.count(ids);
+
+    const ingestBefore = await ingestQueue();
+    const deadBefore = await deadLetters();
+    const logged = logsSince(gateway.child);
+    const run = await publishTelemetryEvents(owned, clock, BUS_MESSAGES);
+    const ingestAtEnd = await ingestQueue();
+    const sent = BUS_MESSAGES * E2E_POINTS_PER_REQUEST;
+    const wait = await db.waitStored(ids, sent, { since, timeoutMs: STORE_TIMEOUT_MS, intervalMs: STORE_POLL_MS });
+    const deadAfter = await deadLetters();
+    const seconds = (wait.at - run.startedAt) / 1000;
+    const line: Line = {
+      bench: 'monitoring.ingest.bus',
+      value: round(Math.min(wait.stored, sent) / seconds, 1),
+      unit: 'points/s',
+      messagesPerS: round(BUS_MESSAGES / seconds, 1),
+      sent,
+      stored: wait.stored,
+      lost: Math.max(0, sent - wait.stored),
+      seconds: round(seconds, 2),
+      messages: BUS_MESSAGES,
+      pointsPerMessage: E2E_POINTS_PER_REQUEST,
+      devices: devices.length,
+      // How fast the bench put the events on the bus: the figure is the consumer's only while this is higher.
+      publishedPointsPerS: round(sent / ((run.endedAt - run.startedAt) / 1000), 1),
+      publishWindow: BUS_PUBLISH_WINDOW,
+      ingestBacklogAtPublishEnd: ingestAtEnd?.messageCount,
+      ingestConsumers: ingestBefore?.consumerCount,
+      storePollMs: STORE_POLL_MS,
+      ...logged(),
+    };
+    if (wait.stored > sent) line.extra = wait.stored - sent;
     if (wait.timedOut) line.storeTimedOut = true;
     if (deadBefore !== undefined && deadAfter !== undefined && deadAfter > deadBefore) line.deadLettered = deadAfter - deadBefore;
     return [line];
@@ -508,6 +615,8 @@ async function queryFigures(gateway: Gateway): Promise<void> {
     { label: '1m', rows: 1_000_000, stepMs: 2_592, seconds: 10 },
   ] as const;
   const names = sets.flatMap((s) => [`monitoring.query.${s.label}.p50`, `monitoring.query.${s.label}.p99`]);
+  // Seeding a million rows is most of this step's time: none of it when no query figure is asked for.
+  if (!wanted(names)) return;
   let seeded: Array<{ label: string; rows: number; stepMs: number; seconds: number; device: BenchDevice; seedS: number }>;
   // Whole hours, so the hourly buckets line up with the series: 720 full buckets.
   const to = Math.floor(Date.now() / 3_600_000) * 3_600_000;
@@ -646,19 +755,36 @@ async function cleanUp(): Promise<void> {
   await deleteRunKeys();
 }
 
+/** The uncoalesced live figure, on a gateway of its own started with RELAY_COALESCE_MS=0. */
+async function liveGatewayFigures(): Promise<void> {
+  const names = ['monitoring.live-latency.p50', 'monitoring.live-latency.p99'];
+  if (!wanted(names)) return;
+  let live: Gateway | undefined;
+  try {
+    live = await startGateway('gateway-coalesce-0', { RELAY_COALESCE_MS: '0' });
+    await liveLatencyFigures(live, 'monitoring.live-latency', 0);
+  } catch (error) {
+    await figures(names, () => Promise.reject(error as Error));
+  } finally {
+    if (live) await stopChild(live.child);
+  }
+}
+
 /** Everything that runs against the gateway with the default coalescing window. */
 async function gatewayFigures(): Promise<void> {
+  const names = ['monitoring.e2e.http', 'monitoring.ingest.bus', 'monitoring.e2e.mqtt', 'monitoring.live-latency.coalesce-100.p50', 'monitoring.live-latency.coalesce-100.p99',
+    'monitoring.query.43k.p50', 'monitoring.query.43k.p99', 'monitoring.query.1m.p50', 'monitoring.query.1m.p99', 'relay.memory-per-1000-sockets'];
+  if (!wanted(names)) return;
   let gateway: Gateway;
   try {
     gateway = await startGateway('gateway', {});
   } catch (error) {
-    const names = ['monitoring.e2e.http', 'monitoring.e2e.mqtt', 'monitoring.live-latency.coalesce-100.p50', 'monitoring.live-latency.coalesce-100.p99',
-      'monitoring.query.43k.p50', 'monitoring.query.43k.p99', 'monitoring.query.1m.p50', 'monitoring.query.1m.p99', 'relay.memory-per-1000-sockets'];
     await figures(names, () => Promise.reject(error as Error));
     return;
   }
   try {
     await e2eHttpFigure(gateway);
+    await ingestBusFigure(gateway);
     await e2eMqttFigure(gateway);
     await liveLatencyFigures(gateway, 'monitoring.live-latency.coalesce-100', 100);
     await queryFigures(gateway);
@@ -688,15 +814,7 @@ async function main(): Promise<void> {
     await brokerFigure();
 
     // The live figure first, on a gateway of its own: RELAY_COALESCE_MS is read at start-up.
-    let live: Gateway | undefined;
-    try {
-      live = await startGateway('gateway-coalesce-0', { RELAY_COALESCE_MS: '0' });
-      await liveLatencyFigures(live, 'monitoring.live-latency', 0);
-    } catch (error) {
-      await figures(['monitoring.live-latency.p50', 'monitoring.live-latency.p99'], () => Promise.reject(error as Error));
-    } finally {
-      if (live) await stopChild(live.child);
-    }
+    await liveGatewayFigures();
 
     await gatewayFigures();
   } finally {

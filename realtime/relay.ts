@@ -20,8 +20,9 @@
  * socket watches at most RELAY_MAX_SUBSCRIPTIONS_PER_SOCKET devices.
  *
  * Flow control: a device's updates are merged to the latest value per key and sent at most once per
- * RELAY_COALESCE_MS, so a device sending 1,000 messages a second costs a browser ten updates; a client whose
- * connection cannot keep up misses intermediate values instead of buffering them, and never slows the others.
+ * RELAY_COALESCE_MS (live-coalescer.ts: the first at once, the rest at the window's end), so a device sending
+ * 1,000 messages a second costs a browser ten updates; a client whose connection cannot keep up misses
+ * intermediate values instead of buffering them, and never slows the others.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
@@ -33,6 +34,7 @@ import { requireUser } from '../shared/auth/require-user.ts';
 import { isSessionActive } from '../shared/auth/sessions.ts';
 import { exchanges } from '../shared/bus/topology.ts';
 import { relayEmitted, relaySockets } from '../shared/metrics.ts';
+import { liveCoalescer } from './live-coalescer.ts';
 import {
   AlertData,
   CommandData,
@@ -190,29 +192,11 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
     }
   }
 
-  /** Latest value per key of each device with an update waiting for its window to end. */
-  const pending = new Map<string, Omit<LiveTelemetry, 'deviceId'>>();
-  function flush(deviceId: string): void {
-    const update = pending.get(deviceId);
-    pending.delete(deviceId);
-    if (!update) return;
-    emitToRoom(deviceId, { deviceId, ...update });
-  }
-
-  /** Merges a device's points into its waiting update, when anyone watches it. */
+  const live = liveCoalescer(coalesceMs, (deviceId, update) => emitToRoom(deviceId, { deviceId, ...update }));
+  /** Hands a device's points to the coalescer, when anyone watches it. */
   function takeTelemetry(deviceId: string, points: readonly StoredPoint[]): void {
     if ((io.sockets.adapter.rooms.get(room(deviceId))?.size ?? 0) === 0) return;
-    const update = pending.get(deviceId) ?? { ts: 0, values: {} };
-    for (const point of [...points].sort((a, b) => a.ts - b.ts)) {
-      if (point.ts >= update.ts) {
-        Object.assign(update.values, point.values);
-        update.ts = point.ts;
-      }
-    }
-    const waiting = pending.has(deviceId);
-    pending.set(deviceId, update);
-    if (coalesceMs === 0) flush(deviceId);
-    else if (!waiting) setTimeout(() => flush(deviceId), coalesceMs).unref();
+    live.take(deviceId, points);
   }
 
   const queue = `iotfn.relay.${randomUUID()}`;
@@ -315,6 +299,7 @@ export async function attachRelay(httpServer: HttpServer, deps: Deps, options: R
     io,
     async stop() {
       clearInterval(sessionCheck);
+      live.stop();
       await subscription.cancel().catch(() => undefined);
       await deps.bus.deleteQueue(queue).catch(() => undefined);
       io.disconnectSockets(true);

@@ -26,14 +26,22 @@ function messagesOf(inputs: ReadonlyArray<EventInput<TelemetryEventData>>): Arra
 async function ingest(inputs: ReadonlyArray<EventInput<TelemetryEventData>>): Promise<void> {
   const deps = inputs[0]!.deps;
   const messages = messagesOf(inputs);
-  const { written } = await deps.telemetry.write(messages);
+  const devices = [...new Set(messages.map((m) => m.deviceId))];
+  // Which devices have rules is asked beside the write, on another connection: one look-up per batch, off the
+  // write's path. Rules are read at once, never cached: a rule added a moment ago applies to the next batch.
+  const [{ written }, withRules] = await Promise.all([deps.telemetry.write(messages), devicesWithRules(deps, devices)]);
   // Counted when anything was new: a redelivery of what was all stored already stores (and counts) nothing.
   if (written > 0) telemetryStored.inc(messages.reduce((n, m) => n + m.points.reduce((k, p) => k + Object.keys(p.values).length, 0), 0));
+  if (withRules.size === 0) return;
   // One evaluation per device with all its points of the batch, in arrival order (evaluation orders by time).
   const byDevice = new Map<string, StoredPoint[]>();
-  for (const { deviceId, points } of messages) byDevice.set(deviceId, [...(byDevice.get(deviceId) ?? []), ...points]);
-  const withRules = await devicesWithRules(deps, [...byDevice.keys()]);
-  for (const [deviceId, points] of byDevice) if (withRules.has(deviceId)) await evaluateTelemetry(deps, deviceId, points);
+  for (const { deviceId, points } of messages) {
+    if (!withRules.has(deviceId)) continue;
+    const gathered = byDevice.get(deviceId);
+    if (gathered) for (const point of points) gathered.push(point);
+    else byDevice.set(deviceId, [...points]);
+  }
+  for (const [deviceId, points] of byDevice) await evaluateTelemetry(deps, deviceId, points);
 }
 
 export default defineEventFunction({
