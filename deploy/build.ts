@@ -163,6 +163,33 @@ const pgWithoutCloudflareProbe = patchPackageFile(
 );
 
 /**
+ * jsonwebtoken asks semver at load whether this Node supports RSA-PSS and key details (`>=15.7.0`, `>=16.9.0`):
+ * semver's 69 KB and the ~40 regular expressions it builds at load, in every function, for an answer that is
+ * always yes on the Node versions package.json's `engines` admits (>=20.19).
+ */
+const jsonwebtokenWithoutSemver = patchPackageFile(
+  'jsonwebtoken-without-semver',
+  /[\\/]node_modules[\\/]jsonwebtoken[\\/]lib[\\/](psSupported|asymmetricKeyDetailsSupported|rsaPssKeyDetailsSupported)\.js$/,
+  'module.exports = semver.satisfies(process.version,',
+  () => 'module.exports = true; // iotfn build (deploy/build.ts): Node >= 20.19\n',
+);
+
+/**
+ * prom-client's process CPU counter requires the OpenTelemetry API for exemplars, which the platform does not
+ * enable: it is required when an exemplar is first asked for instead of when every function starts.
+ */
+const promClientLazyOpenTelemetry = patchPackageFile(
+  'prom-client-lazy-opentelemetry',
+  /[\\/]node_modules[\\/]prom-client[\\/]lib[\\/]metrics[\\/]processCpuTotal\.js$/,
+  "const OtelApi = require('@opentelemetry/api');",
+  (contents) =>
+    contents.replace(
+      "const OtelApi = require('@opentelemetry/api');",
+      "let otelApi; const OtelApi = { get trace() { return (otelApi ??= require('@opentelemetry/api')).trace; }, get context() { return (otelApi ??= require('@opentelemetry/api')).context; } }; // iotfn build: required on first use",
+    ),
+);
+
+/**
  * zod's messages in English only: its locales index re-exports 40-odd languages that every bundle would parse at
  * start (354 KB of 734), and the platform configures none of them (zod's default, English, is set from en.js).
  */
@@ -256,7 +283,7 @@ export async function buildDist(out = join(repoRoot, distDir)): Promise<BuildRes
       metafile: true,
       banner: { js: requireBanner },
       external: [...externalPackages, ...optionalNatives],
-      plugins: [functionEntries(), deployCommandsLeftOut(), bundledFrameworkModule(), pgWithoutCloudflareProbe, zodEnglishOnly, ownModules(await migrationFiles())],
+      plugins: [functionEntries(), deployCommandsLeftOut(), bundledFrameworkModule(), pgWithoutCloudflareProbe, zodEnglishOnly, jsonwebtokenWithoutSemver, promClientLazyOpenTelemetry, ownModules(await migrationFiles())],
       logLevel: 'warning',
     }),
     buildDashboard(join(out, relative(distDir, dashboardDir))),
