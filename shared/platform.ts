@@ -83,7 +83,12 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
   try {
     if (maybeBus) await declareTopology(maybeBus);
     else maybeBus = await busFor(config, log);
-    if (options.migrate !== false) await migrate(db).catch((error: unknown) => Promise.reject(unreachable('DATABASE_URL', config.DATABASE_URL, error)));
+    // Both servers are asked at start, side by side: a wrong DATABASE_URL or REDIS_URL is one line naming it now,
+    // not a 503 on every request later.
+    await Promise.all([
+      options.migrate !== false ? migrate(db).catch((error: unknown) => Promise.reject(unreachable('DATABASE_URL', config.DATABASE_URL, error))) : undefined,
+      cache.ping().catch((error: unknown) => Promise.reject(unreachable('REDIS_URL', config.REDIS_URL, error))),
+    ]);
     maybeTelemetry ??= await telemetryFor(config, db);
     await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
   } catch (error) {

@@ -2,6 +2,7 @@
  * Configuration: defaults, and one clear line naming each bad variable.
  */
 import { suite } from 'uvu';
+import { services } from './support/services.ts';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../shared/config.ts';
 import { loadSigningKey, toPublicJwk } from '../shared/auth/keys.ts';
@@ -101,6 +102,17 @@ config('an unreachable DATABASE_URL stops start-up with one line naming it, with
   );
   assert.instance(error, ConfigError);
   assert.is(error!.message, 'DATABASE_URL: cannot use postgres://iotfn:***@127.0.0.1:1/test: nothing listens there: is the server running? (ECONNREFUSED)');
+});
+
+config('an unreachable REDIS_URL stops start-up with one line naming it, without its password', async () => {
+  const error = await createFunctionPlatform(
+    loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: services.databaseUrl, REDIS_URL: 'redis://:secret@127.0.0.1:1/0' }),
+  ).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.instance(error, ConfigError);
+  assert.is(error!.message, 'REDIS_URL: cannot use redis://:***@127.0.0.1:1/0: nothing listens there: is the server running? (ECONNREFUSED)');
 });
 
 config.run();

@@ -81,7 +81,10 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
     },
   }) as ScriptedRedis;
   // Every failure also rejects the command that met it; without a listener ioredis logs each reconnect attempt.
-  redis.on('error', () => {});
+  // The last one is kept: a command that gave up says only that it ran out of retries, not why.
+  let lastConnectionError: NodeJS.ErrnoException | undefined;
+  redis.on('error', (error: NodeJS.ErrnoException) => (lastConnectionError = error));
+  redis.on('ready', () => (lastConnectionError = undefined));
   const prefix = options.keyPrefix ?? '';
   const subscriptions = new ChannelSubscriptions(url, `iotfn-subscriber:${prefix}`);
 
@@ -181,7 +184,13 @@ export function createRedisCache(url: string, options: { keyPrefix?: string } = 
     },
 
     async ping() {
-      await redis.ping();
+      try {
+        await redis.ping();
+      } catch (error) {
+        // Why the connection failed (ECONNREFUSED, ENOTFOUND…), where ioredis gives only "max retries".
+        if (!lastConnectionError?.code) throw error;
+        throw Object.assign(new Error(`${(error as Error).message}: ${lastConnectionError.message}`, { cause: lastConnectionError }), { code: lastConnectionError.code });
+      }
     },
 
     async close() {
