@@ -8,6 +8,7 @@ import { call, signedInUser, startPlatform, type TestPlatform } from './support/
 import { collect, type Collector } from './support/bus.ts';
 import { exchanges } from '../shared/bus/topology.ts';
 import { setUserRole } from '../functions/signing/model/users.ts';
+import { EXACT_UP_TO } from '../functions/devices/search-devices.ts';
 
 type User = Awaited<ReturnType<typeof signedInUser>>;
 const ctx: { p?: TestPlatform; a?: User; b?: User; admin?: User } = {};
@@ -194,6 +195,36 @@ search('a bad cursor, a cursor of another sort, and bad parameters answer 400', 
   assert.is((await call(base(), 'GET', '/devices?limit=101', { token: fleet.owner!.accessToken })).status, 400);
   assert.is((await call(base(), 'GET', '/devices?sort=color', { token: fleet.owner!.accessToken })).status, 400);
   assert.is((await call(base(), 'GET', '/devices?online=maybe', { token: fleet.owner!.accessToken })).status, 400);
+});
+
+search('total: exact up to EXACT_UP_TO matches, estimated above it unless count=exact asks, never below what exists', async () => {
+  const owner = await signedInUser(base(), 'many');
+  const made = EXACT_UP_TO + 5;
+  for (let from = 0; from < made; from += 1000) {
+    const devices = Array.from({ length: Math.min(1000, made - from) }, (_, i) => ({ name: `Many ${from + i}`, type: i % 2 ? 'odd' : 'even' }));
+    assert.is((await call(base(), 'POST', '/devices/bulk', { token: owner.accessToken, body: { devices } })).status, 201);
+  }
+  const search = async (query: string) => {
+    const res = await call(base(), 'GET', `/devices?${query}`, { token: owner.accessToken });
+    assert.is(res.status, 200, JSON.stringify(res.body));
+    return res.body as { items: unknown[]; total: number; totalIsEstimate: boolean };
+  };
+  const estimated = await search('limit=5');
+  assert.is(estimated.totalIsEstimate, true);
+  assert.ok(estimated.total > EXACT_UP_TO, `an estimate never answers fewer than the ${EXACT_UP_TO + 1} matches it saw: ${estimated.total}`);
+  const exact = await search('limit=5&count=exact');
+  assert.equal([exact.total, exact.totalIsEstimate], [made, false]);
+  // Below the bound the default is exact: half of them by type, and a type no device has.
+  const odd = await search('type=odd&limit=5');
+  assert.equal([odd.total, odd.totalIsEstimate], [Math.floor(made / 2), false]);
+  assert.equal([(await search('type=none&count=estimated')).total, (await search('type=none')).totalIsEstimate], [0, false]);
+  // Another owner's count never includes these.
+  const small = await call(base(), 'GET', '/devices?limit=1&count=exact', { token: fleet.owner!.accessToken });
+  assert.equal([small.body.total, small.body.totalIsEstimate], [39, false]);
+  const bad = await call(base(), 'GET', '/devices?count=roughly', { token: owner.accessToken });
+  assert.is(bad.status, 400);
+  assert.match(bad.headers.get('content-type') ?? '', /application\/problem\+json/);
+  assert.is(bad.body.errors[0].path, 'query.count');
 });
 
 search.after(async () => ctx.p?.close());

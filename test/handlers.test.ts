@@ -19,7 +19,7 @@ import refresh from '../functions/signing/refresh.ts';
 import logout from '../functions/signing/logout.ts';
 import addDevice from '../functions/devices/add-device.ts';
 import bulkAddDevices from '../functions/devices/bulk-add-devices.ts';
-import searchDevices from '../functions/devices/search-devices.ts';
+import searchDevices, { EXACT_UP_TO } from '../functions/devices/search-devices.ts';
 import getDevice from '../functions/devices/get-device.ts';
 import updateDevice from '../functions/devices/update-device.ts';
 import deleteDevice from '../functions/devices/delete-device.ts';
@@ -222,6 +222,19 @@ devices("search finds the caller's devices only, by text and by tag", async () =
   const next = await callFunction(searchDevices, { token: carol.accessToken, query: { limit: 1, sort: 'name', cursor: paged.body.nextCursor } }, platform());
   assert.is(next.body.items[0].name, `${marker} kitchen`);
   assert.is(next.body.nextCursor, null);
+});
+
+devices('on the embedded database too, a total above EXACT_UP_TO is the planner\'s estimate unless count=exact asks', async () => {
+  const erin = await signIn(platform(), 'erin');
+  for (const from of [0, 1000]) {
+    const devices = Array.from({ length: from ? 5 : 1000 }, (_, n) => ({ name: `E${from + n}`, type: 'probe' }));
+    assert.is((await callFunction(bulkAddDevices, { token: erin.accessToken, body: { devices } }, platform())).status, 201);
+  }
+  const estimated = await callFunction(searchDevices, { token: erin.accessToken, query: { limit: 1 } }, platform());
+  assert.is(estimated.body.totalIsEstimate, true);
+  assert.ok(estimated.body.total > EXACT_UP_TO, String(estimated.body.total));
+  const exact = await callFunction(searchDevices, { token: erin.accessToken, query: { limit: 1, count: 'exact' } }, platform());
+  assert.equal([exact.body.total, exact.body.totalIsEstimate], [1005, false]);
 });
 
 devices('search refuses bad query parameters with 400 validation naming each one', async () => {

@@ -85,10 +85,10 @@ export class Api {
 
   /**
    * One page of the whole fleet (no text search) narrowed by the search's own filters; `total` counts every
-   * match, so `limit: 1` is a count.
+   * match exactly (`count=exact`: the overview's figures are counts, not estimates), so `limit: 1` is a count.
    */
   fleetPage(filters: { online?: boolean; type?: string; limit: number }): Promise<DevicePage> {
-    const query = new URLSearchParams({ limit: String(filters.limit), sort: '-createdAt' });
+    const query = new URLSearchParams({ limit: String(filters.limit), sort: '-createdAt', count: 'exact' });
     if (filters.online !== undefined) query.set('online', String(filters.online));
     if (filters.type !== undefined) query.set('type', filters.type);
     return this.call('GET', `/devices?${query}`);

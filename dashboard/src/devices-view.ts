@@ -21,6 +21,7 @@ const columns = ['Name', 'Connection', 'Last seen', 'Type', 'Status'];
 export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   let devices: Device[] = [];
   let total = 0;
+  let totalIsEstimate = false;
   let query = '';
   let request = 0;
   let unwatch = () => {};
@@ -56,6 +57,7 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
       if (mine !== request) return;
       devices = page.items;
       total = page.total;
+      totalIsEstimate = page.totalIsEstimate;
       // Watch the new set before dropping the old one, so devices in both are never unsubscribed between.
       const stop = unwatch;
       unwatch = app.live.watch(devices.map((d) => d.id));
@@ -87,7 +89,9 @@ export function renderDevices(root: HTMLElement, app: AppContext): () => void {
   }
 
   function render(): void {
-    count.textContent = total > devices.length ? `Showing ${devices.length} of ${total}` : `${total} ${total === 1 ? 'device' : 'devices'}`;
+    // An estimate is rounded and said to be one: "about 98,000", never a precise-looking wrong number.
+    const of = totalIsEstimate ? `about ${Number(total.toPrecision(2)).toLocaleString('en')}` : String(total);
+    count.textContent = total > devices.length ? `Showing ${devices.length} of ${of}` : `${total} ${total === 1 ? 'device' : 'devices'}`;
     if (!devices.length) {
       fill(body, query ? emptySearch(query) : emptyList());
       return;

@@ -40,6 +40,8 @@ export interface DevicePage {
   items: Device[];
   nextCursor: string | null;
   total: number;
+  /** true when `total` is the server's estimate (over a thousand matches, `count=estimated`). */
+  totalIsEstimate: boolean;
 }
 
 /** What POST /devices and POST /devices/{id}/token answer: the only moment the token is readable. */

@@ -2,10 +2,15 @@
  * GET /devices: search the caller's devices (an admin's: everyone's) by text, type, status, online state
  * and tags, sorted, with keyset pagination: `nextCursor` continues exactly after the last item, so paging to
  * the end never repeats or skips a device even while others are added.
+ *
+ * `total`, by default, is counted exactly up to EXACT_UP_TO matches and estimated above (PostgreSQL's planner,
+ * from the table's statistics; `totalIsEstimate: true`): an exact count(*) of 100,000 matches was 85–186 ms of a
+ * search whose page took 0.1 ms. `count=exact` counts every match, for whoever needs the number exact.
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
+import type { Queryable } from '../../shared/ports/relational.ts';
 import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
 import { isStorableText, storableTextMessage } from '../../shared/messages.ts';
 import { Device, DeviceStatus, deviceColumns, toDevice, type DeviceRow } from './model/devices.ts';
@@ -28,6 +33,9 @@ const Cursor = z.union([
   z.object({ s: z.enum(byName), k: z.string().max(1000).refine(isStorableText), id: z.uuid() }),
 ]);
 
+/** Matches counted exactly by default: reading this many index entries costs about as much as one page. */
+export const EXACT_UP_TO = 1000;
+
 const text = z.string().refine(isStorableText, storableTextMessage);
 const commaList = z
   .union([text, z.array(text)])
@@ -43,6 +51,10 @@ const Query = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   // A name's cursor holds the name: 200 characters of UTF-8 in base64 take up to 1,100.
   cursor: z.string().max(2000).optional().describe('nextCursor of the previous page'),
+  count: z
+    .enum(['estimated', 'exact'])
+    .default('estimated')
+    .describe(`How \`total\` is counted: \`estimated\` (default) is exact up to ${EXACT_UP_TO} matches and the planner's estimate above (then \`totalIsEstimate\` is true); \`exact\` counts every match, at the cost of reading them all`),
 });
 
 function cursorAfter(sort: Sort, row: DeviceRow): string {
@@ -56,6 +68,18 @@ function positionOf(cursor: string, sort: Sort): z.output<typeof Cursor> {
   return position;
 }
 
+/**
+ * The planner's estimate of the rows a WHERE clause matches: `EXPLAIN (FORMAT JSON)` of the count's query, not
+ * run. Its statistics are what ANALYZE (autovacuum) last saw; the caller never answers below what it has seen.
+ */
+async function plannedRows(db: Queryable, filter: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM devices ${filter}`, params);
+  const raw = rows[0]?.['QUERY PLAN'];
+  // node-postgres parses the json column; PGlite may hand it over as text.
+  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan?: { 'Plan Rows'?: number } }>;
+  return Math.round(plan[0]?.Plan?.['Plan Rows'] ?? 0);
+}
+
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export default defineHttpFunction({
@@ -66,7 +90,14 @@ export default defineHttpFunction({
   auth: 'user',
   summary: 'Search devices',
   query: Query,
-  responses: { 200: z.object({ items: z.array(Device), nextCursor: z.string().nullable(), total: z.number().int() }) },
+  responses: {
+    200: z.object({
+      items: z.array(Device),
+      nextCursor: z.string().nullable(),
+      total: z.number().int().describe('Devices matching the search: exact, or an estimate when totalIsEstimate is true'),
+      totalIsEstimate: z.boolean().describe(`true when total is the planner's estimate (count=estimated and more than ${EXACT_UP_TO} matches)`),
+    }),
+  },
   async handler({ query, user, deps }) {
     const params: unknown[] = [];
     const add = (value: unknown) => `$${params.push(value)}`;
@@ -91,12 +122,26 @@ export default defineHttpFunction({
       page.push(`(${sort.expr}, id) ${op} (${add(cursor.k)}::${sort.cast}, ${add(cursor.id)}::uuid)`);
     }
     const pageFilter = page.length ? `WHERE ${page.join(' AND ')}` : '';
+    const countAll = async (): Promise<{ total: number; estimated: boolean }> => {
+      if (query.count === 'exact') {
+        const { rows: counted } = await deps.db.query<{ total: string }>(`SELECT count(*) AS total FROM devices ${filter}`, countParams);
+        return { total: Number(counted[0]?.total ?? 0), estimated: false };
+      }
+      // Counted up to one past the bound: below it the answer is exact, at it only "more than EXACT_UP_TO" is known.
+      const { rows: bounded } = await deps.db.query<{ total: string }>(
+        `SELECT count(*) AS total FROM (SELECT 1 FROM devices ${filter} LIMIT ${EXACT_UP_TO + 1}) AS bounded`,
+        countParams,
+      );
+      const seen = Number(bounded[0]?.total ?? 0);
+      if (seen <= EXACT_UP_TO) return { total: seen, estimated: false };
+      return { total: Math.max(seen, await plannedRows(deps.db, filter, countParams)), estimated: true };
+    };
     const [{ rows }, counted] = await Promise.all([
       deps.db.query<DeviceRow>(
         `SELECT ${deviceColumns} FROM devices ${pageFilter} ORDER BY ${sort.expr} ${sort.dir}, id ${sort.dir} LIMIT ${add(query.limit + 1)}`,
         params,
       ),
-      deps.db.query<{ total: string }>(`SELECT count(*) AS total FROM devices ${filter}`, countParams),
+      countAll(),
     ]);
     const more = rows.length > query.limit;
     const items = rows.slice(0, query.limit);
@@ -107,7 +152,8 @@ export default defineHttpFunction({
       body: {
         items: items.map((r) => toDevice(r, seen.get(r.id) ?? null, windowMs)),
         nextCursor: more ? cursorAfter(query.sort, items[items.length - 1]!) : null,
-        total: Number(counted.rows[0]?.total ?? 0),
+        total: counted.total,
+        totalIsEstimate: counted.estimated,
       },
     };
   },
