@@ -38,7 +38,7 @@ inProcess('register and login answer as they do through the gateway', async () =
   const email = randomEmail('ff');
   const res = await call(url, 'POST', '/auth/register', { body: { email, password: goodPassword } });
   assert.is(res.status, 201);
-  assert.is(res.body.user.email, email);
+  assert.is(res.body.email, email);
   const login = await call(await serve('login'), 'POST', '/auth/login', { body: { email, password: goodPassword } });
   assert.is(login.status, 200);
   const me = await call(await serve('me'), 'GET', '/auth/me', { token: login.body.accessToken });

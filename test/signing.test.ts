@@ -29,11 +29,25 @@ register('creates a user and answers 201 with its public view', async () => {
   const email = randomEmail('Reg');
   const res = await call(base(), 'POST', '/auth/register', { body: { email, password: goodPassword, name: 'Ann' } });
   assert.is(res.status, 201);
-  assert.equal(Object.keys(res.body.user).sort(), ['createdAt', 'email', 'id', 'name', 'role']);
-  assert.is(res.body.user.email, email);
-  assert.is(res.body.user.name, 'Ann');
-  assert.is(res.body.user.role, 'user');
-  assert.ok(!Number.isNaN(Date.parse(res.body.user.createdAt)));
+  const { user: deprecatedCopy, ...registered } = res.body;
+  assert.equal(Object.keys(registered).sort(), ['createdAt', 'email', 'id', 'name', 'role']);
+  assert.is(registered.email, email);
+  assert.is(registered.name, 'Ann');
+  assert.is(registered.role, 'user');
+  assert.ok(!Number.isNaN(Date.parse(registered.createdAt)));
+  // Release 0.1's `{ user }` still answers, the same user, for one more release.
+  assert.equal(deprecatedCopy, registered);
+});
+
+register('register and me answer one user shape: the same fields, the same values', async () => {
+  const email = randomEmail('shape');
+  const res = await call(base(), 'POST', '/auth/register', { body: { email, password: goodPassword, name: 'Sam' } });
+  assert.is(res.status, 201);
+  const login = await call(base(), 'POST', '/auth/login', { body: { email, password: goodPassword } });
+  const me = await call(base(), 'GET', '/auth/me', { token: login.body.accessToken });
+  assert.is(me.status, 200);
+  const { user: _deprecated, ...registered } = res.body;
+  assert.equal(registered, me.body);
 });
 
 register('refuses an email already taken in another letter case with 409', async () => {
@@ -65,7 +79,7 @@ register('never makes an admin, even with ADMIN_EMAILS naming the email', async 
   try {
     const res = await call(platform.url, 'POST', '/auth/register', { body: { email, password: goodPassword } });
     assert.is(res.status, 201);
-    assert.is(res.body.user.role, 'user');
+    assert.is(res.body.role, 'user');
   } finally {
     await platform.close();
   }

@@ -2,6 +2,9 @@
  * POST /auth/register: create an account. Emails are unique ignoring letter case. Every account is a plain user:
  * admins are granted out of band (`iotfn admin grant`), never by registering. Registrations are limited per client
  * address, each reserving its place before its password is hashed.
+ *
+ * It answers the new user in the shape GET /auth/me answers one: a bare User. Release 0.1 answered `{ user }`;
+ * that copy stays beside the fields, deprecated, for one release, so a client written against 0.1 keeps working.
  */
 import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
@@ -32,7 +35,11 @@ export default defineHttpFunction({
   summary: 'Register a user',
   description: `Passwords have ${passwordRules.min} to ${passwordRules.max} characters and must not contain the email.`,
   body: Body,
-  responses: { 201: z.object({ user: User }) },
+  responses: {
+    201: User.extend({
+      user: User.meta({ deprecated: true, description: 'Deprecated: the same user, where release 0.1 put it; read the fields beside it. Removed in the next release.' }),
+    }),
+  },
   problems: ['email-taken', 'rate-limited'],
   async handler({ body, request, deps }) {
     const { cache, config } = deps;
@@ -50,6 +57,7 @@ export default defineHttpFunction({
     }
     // A taken email still counts: it cost a hash, and answers whether the email has an account.
     if (!user) throw new Problem('email-taken', `An account for ${body.email} already exists`);
-    return { status: 201, body: { user: publicUser(user) } };
+    const registered = publicUser(user);
+    return { status: 201, body: { ...registered, user: registered } };
   },
 });

@@ -204,7 +204,7 @@ export async function signIn(platform: Deps, prefix = 'user'): Promise<SignedInU
   if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
   const login = await callFunction('login', { body: { email, password: goodPassword }, ip }, platform);
   if (login.status !== 200) throw new Error(`login answered ${login.status}: ${JSON.stringify(login.body)}`);
-  return { email, password: goodPassword, userId: registered.body.user.id, accessToken: login.body.accessToken, refreshToken: login.body.refreshToken };
+  return { email, password: goodPassword, userId: registered.body.id, accessToken: login.body.accessToken, refreshToken: login.body.refreshToken };
 }
 
 function named<F extends { name: string }>(list: readonly F[], name: string): F {

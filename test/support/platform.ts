@@ -99,5 +99,5 @@ export async function signedInUser(base: string, prefix = 'user') {
   if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
   const login = await call(base, 'POST', '/auth/login', { body: { email, password: goodPassword } });
   if (login.status !== 200) throw new Error(`login answered ${login.status}: ${JSON.stringify(login.body)}`);
-  return { email, userId: registered.body.user.id as string, accessToken: login.body.accessToken as string, refreshToken: login.body.refreshToken as string };
+  return { email, userId: registered.body.id as string, accessToken: login.body.accessToken as string, refreshToken: login.body.refreshToken as string };
 }
