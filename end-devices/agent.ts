@@ -21,7 +21,7 @@ import { ReportingAgent } from './reporting-agent.ts';
 import { systemCollector } from './system-metrics.ts';
 import { httpTelemetrySender } from './telemetry-uplink.ts';
 
-export const agentUsage = `usage: agent.ts --url URL --token TOKEN [options]
+export const agentUsage = `usage: iotfn agent --url URL --token TOKEN [options]
 
   --url URL               the platform's API (required)
   --token TOKEN           this device's token (or IOTFN_DEVICE_TOKEN)

@@ -13,6 +13,7 @@
  * will not work as it is).
  */
 import { z } from 'zod';
+import { reach, Unreachable } from '../shared/http/reach.ts';
 
 export const DesiredConfig = z.object({ version: z.number().int().min(0), config: z.record(z.string(), z.unknown()) });
 export type DesiredConfig = z.output<typeof DesiredConfig>;
@@ -65,21 +66,13 @@ export function deviceApi(baseUrl: string, token: string, timeoutMs = 10_000) {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     // A long poll may take its whole wait before the platform starts answering.
     const limitMs = timeoutMs + (options.waitSeconds ?? 0) * 1000;
-    const timeout = AbortSignal.timeout(limitMs);
     let response: Response;
     try {
-      response = await fetch(base + path, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
-      });
+      response = await reach(base + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: options.signal }, limitMs);
     } catch (error) {
-      // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND, …).
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const timedOut = timeout.aborted && !options.signal?.aborted;
-      const reason = timedOut ? `no answer within ${limitMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message);
-      throw new DeviceApiError(`${method} ${path}: ${reason}`, undefined, timedOut ? 'timeout' : 'network', { cause: error });
+      // "POST cannot reach http://…/telemetry: nothing listens there (ECONNREFUSED)"; an abort of ours, as it was.
+      if (error instanceof Unreachable) throw new DeviceApiError(`${method} ${error.message}`, undefined, error.timedOut ? 'timeout' : 'network', { cause: error });
+      throw new DeviceApiError(`${method} ${path}: ${(error as Error).message}`, undefined, 'network', { cause: error });
     }
     // Read the body either way, so the connection goes back to the pool.
     const text = await response.text().catch(() => '');

@@ -23,7 +23,7 @@ export class HelpRequested extends Error {
   override name = 'HelpRequested';
 }
 
-export const fleetUsage = `usage: fleet.ts --url URL (--email E --password P | --devices FILE) [options]
+export const fleetUsage = `usage: iotfn simulate --url URL (--email E --password P | --devices FILE) [options]
 
   --url URL               the platform's API (required)
   --email, --password     log in as this user (registered first if unknown) to provision devices

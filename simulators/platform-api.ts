@@ -3,6 +3,7 @@
  * provision devices with `POST /devices/bulk`, 1,000 at a time (the endpoint's limit).
  */
 import type { DeviceCredentials } from './device-credentials.ts';
+import { reach } from '../shared/http/reach.ts';
 
 const requestTimeoutMs = 30_000;
 const bulkLimit = 1000;
@@ -20,7 +21,7 @@ export class PlatformApiError extends Error {
 async function postJson(url: string, body: unknown, accessToken?: string): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(requestTimeoutMs) });
+  const response = await reach(url, { method: 'POST', headers, body: JSON.stringify(body) }, requestTimeoutMs);
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -82,12 +83,7 @@ export interface NamedBroker {
  * there is no broker to send device tokens to, whatever listens on port 1883 of its host.
  */
 export async function namedBroker(baseUrl: string): Promise<NamedBroker | undefined> {
-  let response: Response;
-  try {
-    response = await fetch(`${baseUrl}/info`, { signal: AbortSignal.timeout(requestTimeoutMs) });
-  } catch (error) {
-    throw new PlatformApiError(`GET ${baseUrl}/info failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, 0);
-  }
+  const response = await reach(`${baseUrl}/info`, {}, requestTimeoutMs);
   if (!response.ok) throw new PlatformApiError(`GET ${baseUrl}/info answered ${response.status}: is ${baseUrl} an iotfn platform?`, response.status);
   const info = (await response.json()) as { mqtt?: Array<{ url?: unknown; broker?: unknown }> };
   const first = info.mqtt?.[0];

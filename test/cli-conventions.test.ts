@@ -5,6 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { repoRoot } from './support/processes.ts';
 
 const cli = suite('iotfn command-line conventions');
@@ -47,6 +48,34 @@ cli('a reader that closes the pipe early ends the output quietly', () => {
   assert.match(run.out, /^\{/);
   assert.is(run.code, 0, run.err);
   assert.not.match(run.err, /EPIPE|Error/);
+});
+
+cli('simulate and agent name themselves in their usage, as iotfn sub-commands', () => {
+  for (const command of ['simulate', 'agent']) {
+    const run = iotfn([command, '--help']);
+    assert.is(run.code, 0, run.err);
+    assert.match(run.out, new RegExp(`^usage: iotfn ${command} --url URL`));
+    assert.not.match(run.out, /\.ts\b/, `${command}'s usage names no source file`);
+  }
+});
+
+cli('an unreachable platform is one line naming the URL and why, never "fetch failed"', async () => {
+  // A port nothing listens on: taken and released at once.
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port: taken } = server.address() as AddressInfo;
+      server.close(() => resolve(taken));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const credentials = ['--email', 'a@example.com', '--password', 'a long enough password', '--duration', '1'];
+  // Without --mqtt-url the simulator asks GET /info first; with it, it goes straight to logging in.
+  for (const [extra, path] of [[[], '/info'], [['--mqtt-url', 'mqtt://127.0.0.1:1'], '/auth/login']] as const) {
+    const run = iotfn(['simulate', '--url', url, ...credentials, ...extra]);
+    assert.is(run.code, 1, run.err);
+    assert.is(run.err, `Unreachable: cannot reach ${url}${path}: nothing listens there (ECONNREFUSED)\n`);
+    assert.not.match(run.err, /fetch failed|TypeError|\n\s+at /);
+  }
 });
 
 cli.run();
