@@ -61,6 +61,7 @@ const usage = `usage: iotfn <command>
                       state, commands (simulate --help)
   agent [flags]       the end-device agent: reports this machine at its configured interval, buffering
                       on disk, and answers ping (agent --help)
+  completion bash|zsh a completion script for the shell: source <(iotfn completion bash)
   render [--check]    write every deploy artefact (Dockerfile, Compose, NGINX, knative/, stack.yml, …)
                       from the registry; --check writes nothing and exits 1 if a checked-in file differs
   deploy --target knative|openfaas|compose [--dry-run]
@@ -475,7 +476,28 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   },
   render,
   deploy,
+  completion,
 };
+
+/** `iotfn completion bash|zsh`: derived from `commands` and the flag records of simulate and agent. */
+async function completion(argv: string[]): Promise<void> {
+  const [{ completionScript, flagWords, shells }, { fleetFlags }, { agentFlags }] = await Promise.all([
+    import('./completion.ts'),
+    import('../simulators/fleet-options.ts'),
+    import('../end-devices/agent.ts'),
+  ]);
+  const shell = shells.find((name) => name === argv[0]);
+  if (!shell || argv.length !== 1) usageError(`completion: expected one of ${shells.join(', ')}${argv[0] ? `, got "${argv[0]}"` : ''}`);
+  const names = ['help', ...Object.keys(commands)];
+  const words: Record<string, string[]> = {
+    help: Object.keys(commands),
+    completion: [...shells],
+    simulate: flagWords(fleetFlags),
+    agent: flagWords(agentFlags),
+    // The other commands' few words are not completed: their parsers are the one record of them.
+  };
+  process.stdout.write(completionScript(shell, { commands: names, words }));
+}
 
 // `iotfn functions | head` closes the pipe early: that is the reader's choice, not a failure.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

@@ -10,7 +10,7 @@
  * lines on stderr; SIGINT/SIGTERM stop after the send in progress. A token the platform refuses (401/403)
  * stops the agent with exit code 3: it would be refused forever, and a supervisor can tell it from a crash.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { jsonLinesLog, type AgentLog } from './agent-log.ts';
@@ -59,23 +59,26 @@ const Flags = z.object({
 
 export type AgentFlags = z.output<typeof Flags>;
 
+/** The agent's flags, for its parser and for `iotfn completion`. */
+export const agentFlags = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  interval: { type: 'string' },
+  buffer: { type: 'string' },
+  'max-buffer': { type: 'string' },
+  'max-buffer-bytes': { type: 'string' },
+  disk: { type: 'string' },
+  batch: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies NonNullable<ParseArgsConfig['options']>;
+
 /** Parses the agent's arguments; throws an Error whose message is meant for the user. Undefined for --help. */
 export function parseAgentArgs(argv: string[], env: Record<string, string | undefined> = process.env): AgentFlags | undefined {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: {
-      url: { type: 'string' },
-      token: { type: 'string' },
-      interval: { type: 'string' },
-      buffer: { type: 'string' },
-      'max-buffer': { type: 'string' },
-      'max-buffer-bytes': { type: 'string' },
-      disk: { type: 'string' },
-      batch: { type: 'string' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: agentFlags,
   });
   if (values.help) return undefined;
   const parsed = Flags.safeParse({ ...values, token: values.token ?? env.IOTFN_DEVICE_TOKEN });

@@ -7,7 +7,7 @@
  *            [--messages 100] [--devices ids-and-tokens.json] [--save-devices file.json] [--telemetry-only]
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import type { DeviceCredentials } from './device-credentials.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
@@ -78,6 +78,26 @@ const Flags = z
   })
   .refine((f) => f.devices || (f.email && f.password), { message: 'give --email and --password, or --devices' });
 
+/** The simulator's flags, for its parser and for `iotfn completion`. */
+export const fleetFlags = {
+  url: { type: 'string' },
+  email: { type: 'string' },
+  password: { type: 'string' },
+  count: { type: 'string' },
+  rate: { type: 'string' },
+  duration: { type: 'string' },
+  messages: { type: 'string' },
+  http: { type: 'boolean' },
+  'mqtt-url': { type: 'string' },
+  broker: { type: 'string' },
+  seed: { type: 'string' },
+  devices: { type: 'string' },
+  'save-devices': { type: 'string' },
+  'telemetry-only': { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies NonNullable<ParseArgsConfig['options']>;
+
 /** Parses the simulator's arguments into the options of `runFleet`; throws UsageError. */
 export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean } {
   let values: Record<string, string | boolean | undefined>;
@@ -85,24 +105,7 @@ export function parseFleetArgs(argv: string[]): FleetOptions & { quiet: boolean 
     ({ values } = parseArgs({
       args: argv,
       strict: true,
-      options: {
-        url: { type: 'string' },
-        email: { type: 'string' },
-        password: { type: 'string' },
-        count: { type: 'string' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        messages: { type: 'string' },
-        http: { type: 'boolean' },
-        'mqtt-url': { type: 'string' },
-        broker: { type: 'string' },
-        seed: { type: 'string' },
-        devices: { type: 'string' },
-        'save-devices': { type: 'string' },
-        'telemetry-only': { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: fleetFlags,
     }));
   } catch (error) {
     throw new UsageError((error as Error).message);
