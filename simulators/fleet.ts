@@ -10,13 +10,14 @@
  */
 import { setMaxListeners } from 'node:events';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
 import { fleetUsage, HelpRequested, parseFleetArgs, UsageError } from './fleet-options.ts';
 import { DeviceControl } from './device-control.ts';
 import { FleetStats, type DeviceCount } from './fleet-stats.ts';
 import { httpUplink } from './http-uplink.ts';
 import { mqttUplink, type BrokerKind } from './mqtt-uplink.ts';
-import { namedBroker, provisionDevices, signIn } from './platform-api.ts';
+import { namedBroker, provisionDevices, signIn, storedValues } from './platform-api.ts';
 import { startProgressLine, type ProgressOutput } from './progress-line.ts';
 import { readingAt, type SignalOptions } from './signals.ts';
 import { UplinkError, type DeviceUplink, type UplinkFactory } from './uplink.ts';
@@ -47,6 +48,8 @@ export interface FleetOptions {
   progress?: ProgressOutput | undefined;
   /** Stops the run early (what Ctrl-C does); the summary still comes. */
   signal?: AbortSignal | undefined;
+  /** How long the end-of-run check waits for the platform to store what was acknowledged (default 20 s). */
+  storedWaitMs?: number | undefined;
 }
 
 export interface FleetSummary {
@@ -74,6 +77,13 @@ export interface FleetSummary {
   configsApplied: number;
   /** Commands the devices answered (each id once). */
   commandsAnswered: number;
+  /**
+   * Values the platform stored from this run, asked through its API at the end (acknowledged is not stored: a
+   * broker acknowledges what no platform may ever see). Null when the run had no user to ask as (--devices).
+   */
+  valuesStored: number | null;
+  /** Devices with fewer values stored than acknowledged, once the wait for ingest was over. */
+  devicesShort: number | null;
 }
 
 export interface FleetResult extends FleetSummary {
@@ -132,9 +142,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   // Asked before any device is provisioned: a platform with no broker to name gets no devices made for nothing.
   const brokerUsed = options.transport === 'mqtt' ? await brokerFor(url, options) : undefined;
   let devices = options.devices?.slice(0, options.count);
+  // The user's token, when there is a user: it provisions the devices and, at the end, asks what was stored.
+  const accessToken = options.credentials ? await signIn(url, options.credentials) : undefined;
   if (!devices) {
-    if (!options.credentials) throw new Error('runFleet needs credentials to provision devices, or devices to reuse');
-    const accessToken = await signIn(url, options.credentials);
+    if (!accessToken) throw new Error('runFleet needs credentials to provision devices, or devices to reuse');
     devices = await provisionDevices(url, accessToken, options.count, options.seed);
     if (options.saveDevicesTo) writeDeviceCredentials(options.saveDevicesTo, devices);
   }
@@ -164,6 +175,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
 
   const maxMessages = options.messagesPerDevice ?? Number.POSITIVE_INFINITY;
   const startedAt = Date.now();
+  // Every value of this run is dated at or after this (lastTs starts from the wall clock), none of an earlier run's.
+  const runFrom = startedAt;
   // The daily cycle follows the clock unless the caller pins it (a test, or a repeat of an earlier run).
   const signals: SignalOptions = { startTimeOfDayMs: startedAt % dayMs, ...options.signals };
   const progress = options.progress ? startProgressLine(stats, options.progress) : undefined;
@@ -235,6 +248,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
   }
 
   const durationMs = Math.max(1, lastAckAt - startedAt);
+  const stored = accessToken ? await waitStored(url, accessToken, stats.perDevice, runFrom, options.progress, options.storedWaitMs) : undefined;
   return {
     transport: options.transport,
     broker: brokerUsed?.[1] ?? null,
@@ -253,8 +267,37 @@ export async function runFleet(options: FleetOptions): Promise<FleetResult> {
     ackedPerSecond: Math.round((stats.acked * 1000 * 10) / durationMs) / 10,
     configsApplied: stats.configsApplied,
     commandsAnswered: stats.commandsAnswered,
+    valuesStored: stored?.values ?? null,
+    devicesShort: stored?.short ?? null,
     perDevice: stats.perDevice,
   };
+}
+
+/** How long the end-of-run check waits, by default, for ingest to store what was acknowledged. */
+const defaultStoredWaitMs = 20_000;
+
+/**
+ * Asks the platform, device by device, how many values it stored since the run began, until every device has at
+ * least what it acknowledged or storedWaitMs passed (ingest runs behind the broker and the bus).
+ */
+async function waitStored(url: string, accessToken: string, perDevice: readonly DeviceCount[], from: number, progress: ProgressOutput | undefined, storedWaitMs = defaultStoredWaitMs): Promise<{ values: number; short: number }> {
+  const deadline = Date.now() + storedWaitMs;
+  const stored = new Map<string, number>();
+  for (;;) {
+    const pending = perDevice.filter((device) => (stored.get(device.id) ?? -1) < device.valuesAcked);
+    for (let i = 0; i < pending.length; i += 20) {
+      const batch = pending.slice(i, i + 20);
+      const counts = await Promise.all(batch.map((device) => storedValues(url, accessToken, device.id, from)));
+      batch.forEach((device, k) => stored.set(device.id, counts[k]!));
+    }
+    const short = perDevice.filter((device) => (stored.get(device.id) ?? 0) < device.valuesAcked).length;
+    if (short === 0 || Date.now() > deadline) {
+      const values = perDevice.reduce((sum, device) => sum + (stored.get(device.id) ?? 0), 0);
+      if (short > 0) progress?.write(`${short} of ${perDevice.length} devices have fewer values stored than acknowledged after ${storedWaitMs / 1000} s\n`);
+      return { values, short };
+    }
+    await sleep(500);
+  }
 }
 
 /** `fleet.ts …` / `iotfn simulate …`: runs a fleet from the command line; resolves to the exit code. */
@@ -278,6 +321,13 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   try {
     const { perDevice: _perDevice, ...summary } = await runFleet({ ...options, progress: options.quiet ? undefined : process.stderr, signal: stop.signal });
     process.stdout.write(JSON.stringify(summary) + '\n');
+    if (summary.valuesStored === null) {
+      process.stderr.write('stored: not checked (devices given with --devices, no user to ask the API as)\n');
+    } else if (summary.devicesShort! > 0) {
+      // Acknowledged by a broker or the edge is not stored: a run the platform did not keep is a failed run.
+      process.stderr.write(`stored: ${summary.valuesStored} of ${summary.valuesAcked} acknowledged values; ${summary.devicesShort} of ${summary.devices} devices short\n`);
+      return 1;
+    }
     return summary.errors > 0 && summary.acked === 0 ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -90,3 +90,14 @@ export async function namedBroker(baseUrl: string): Promise<NamedBroker | undefi
   if (!first || typeof first.url !== 'string') return undefined;
   return { url: first.url, broker: first.broker === 'mosquitto' ? 'mosquitto' : 'embedded' };
 }
+
+/** Values stored for a device at or after `from`: the counts of one-day buckets, summed over every key. */
+export async function storedValues(baseUrl: string, accessToken: string, deviceId: string, from: number): Promise<number> {
+  const query = new URLSearchParams({ from: String(from), to: String(Date.now() + 60_000), interval: '1d', agg: 'count' });
+  const url = `${baseUrl}/devices/${deviceId}/telemetry?${query}`;
+  const response = await reach(url, { headers: { authorization: `Bearer ${accessToken}` } }, requestTimeoutMs);
+  const text = await response.text();
+  if (response.status !== 200) throw new PlatformApiError(`GET /devices/${deviceId}/telemetry answered ${response.status}: ${text.slice(0, 200)}`, response.status);
+  const { items } = JSON.parse(text) as { items: Array<{ count?: number }> };
+  return items.reduce((sum, item) => sum + (item.count ?? 0), 0);
+}

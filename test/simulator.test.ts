@@ -137,6 +137,8 @@ async function fleetArrives(p: TestPlatform, options: Partial<FleetOptions>) {
     throw new Error(`${error.message} (stored ${stored})`);
   });
   assert.is(stored, result.valuesAcked, 'nothing more than was acknowledged either');
+  // The simulator's own end-of-run check, through the same API, agrees.
+  assert.equal([result.valuesStored, result.devicesShort], [result.valuesAcked, 0]);
   return { email, result };
 }
 
@@ -245,6 +247,27 @@ http('over MQTT to a platform that names no broker, the fleet stops before provi
   assert.match(String(error?.message), /names no MQTT endpoint \(GET \/info\): send over HTTP with --http, or name the broker with --mqtt-url/);
   // Nothing was made for a run that could not go anywhere: the account was never even registered.
   assert.is((await call(hp!.url, 'POST', '/auth/login', { body: { email, password: goodPassword } })).status, 401);
+});
+
+http('acknowledged is not stored: a run through a broker the platform does not read reports 0 stored and fails', async () => {
+  // The machine's own Mosquitto on 1883 (anonymous, no bridge of this platform): it acknowledges every publish.
+  const email = randomEmail('foreign-broker');
+  const result = await runFleet({
+    url: hp!.url,
+    credentials: { email, password: goodPassword },
+    count: 1,
+    ratePerDevice: 20,
+    durationMs: Number.POSITIVE_INFINITY,
+    messagesPerDevice: 3,
+    transport: 'mqtt',
+    mqttUrl: 'mqtt://127.0.0.1:1883',
+    broker: 'mosquitto',
+    telemetryOnly: true,
+    seed: 5,
+    storedWaitMs: 1500,
+  });
+  assert.ok(result.acked > 0, `the broker acknowledged ${result.acked}`);
+  assert.equal([result.valuesStored, result.devicesShort], [0, 1]);
 });
 
 http('a device follows its configuration and answers commands by long polls', async () => {
