@@ -102,7 +102,9 @@ builtins('/openapi.json is OpenAPI 3.1 with every registered route, its problems
     const op = res.body.paths[fn.path]?.[fn.method.toLowerCase()];
     assert.ok(op, `${fn.method} ${fn.path} missing`);
     assert.is(op.operationId, fn.name);
-    assert.is(Boolean(op.security), fn.auth !== 'none', `${fn.name} security`);
+    // Every operation states its security; a public one as none (`security: []`).
+    assert.ok(Array.isArray(op.security), `${fn.name} states its security`);
+    assert.is(op.security.length > 0, fn.auth !== 'none', `${fn.name} security`);
     for (const status of Object.keys(fn.responses)) assert.ok(op.responses[status], `${fn.name} ${status}`);
     assert.ok(op.responses['500'], `${fn.name} documents 500`);
     if (fn.auth === 'user') assert.ok(op.responses['401']);
@@ -115,6 +117,7 @@ builtins('/openapi.json is OpenAPI 3.1 with every registered route, its problems
   assert.equal(register.requestBody.content['application/json'].schema.required.sort(), ['email', 'password']);
   assert.ok(res.body.paths['/auth/login'].post.responses['429']);
   assert.ok(res.body.components.securitySchemes.bearerAuth);
+  assert.equal(res.body.servers, [{ url: '/', description: 'this platform' }]);
 });
 
 builtins('/docs serves Swagger UI from the package, pointed at /openapi.json', async () => {
