@@ -70,7 +70,7 @@ export function deviceApi(baseUrl: string, token: string, timeoutMs = 10_000) {
     try {
       response = await reach(base + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: options.signal }, limitMs);
     } catch (error) {
-      // "POST cannot reach http://…/telemetry: nothing listens there (ECONNREFUSED)"; an abort of ours, as it was.
+      // "POST cannot reach http://…/telemetry: nothing listens there: is the server running? (ECONNREFUSED)"; an abort of ours, as it was.
       if (error instanceof Unreachable) throw new DeviceApiError(`${method} ${error.message}`, undefined, error.timedOut ? 'timeout' : 'network', { cause: error });
       throw new DeviceApiError(`${method} ${path}: ${(error as Error).message}`, undefined, 'network', { cause: error });
     }

@@ -12,6 +12,7 @@
  * read when the schema is current (shared/db/migrate.ts).
  */
 import { join } from 'node:path';
+import { connectionFailures } from './connection-failures.ts';
 import { ConfigError, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Relational } from './ports/relational.ts';
@@ -196,11 +197,8 @@ async function telemetryFor(config: Config, db: Relational): Promise<TelemetrySt
 function unreachable(variable: string, url: string | undefined, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException)?.code;
   const reasons: Record<string, string> = {
-    ECONNREFUSED: 'nothing listens there: is the server running?',
-    ENOTFOUND: 'the host name does not resolve',
-    EAI_AGAIN: 'the host name does not resolve',
-    ETIMEDOUT: 'no answer in time',
-    EHOSTUNREACH: 'the host is unreachable',
+    ...connectionFailures,
+    // PostgreSQL's own refusals, by SQLSTATE.
     '28P01': 'the password was refused',
     '28000': 'the user may not connect',
     '3D000': 'the database does not exist',

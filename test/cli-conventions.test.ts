@@ -73,7 +73,7 @@ cli('an unreachable platform is one line naming the URL and why, never "fetch fa
   for (const [extra, path] of [[[], '/info'], [['--mqtt-url', 'mqtt://127.0.0.1:1'], '/auth/login']] as const) {
     const run = iotfn(['simulate', '--url', url, ...credentials, ...extra]);
     assert.is(run.code, 1, run.err);
-    assert.is(run.err, `Unreachable: cannot reach ${url}${path}: nothing listens there (ECONNREFUSED)\n`);
+    assert.is(run.err, `Unreachable: cannot reach ${url}${path}: nothing listens there: is the server running? (ECONNREFUSED)\n`);
     assert.not.match(run.err, /fetch failed|TypeError|\n\s+at /);
   }
 });

@@ -4,8 +4,10 @@
  * line naming the URL and the reason.
  *
  *   const response = await reach(`${baseUrl}/auth/login`, { method: 'POST', body }, 30_000);
- *   // Unreachable: cannot reach http://127.0.0.1:8080/auth/login: nothing listens there (ECONNREFUSED)
+ *   // Unreachable: cannot reach http://127.0.0.1:8080/auth/login: nothing listens there: is the server running? (ECONNREFUSED)
  */
+import { connectionFailures } from '../connection-failures.ts';
+
 export class Unreachable extends Error {
   override name = 'Unreachable';
   constructor(
@@ -18,22 +20,13 @@ export class Unreachable extends Error {
   }
 }
 
-const reasons: Record<string, string> = {
-  ECONNREFUSED: 'nothing listens there',
-  ENOTFOUND: 'the host name does not resolve',
-  EAI_AGAIN: 'the host name does not resolve',
-  ECONNRESET: 'the connection was reset',
-  EHOSTUNREACH: 'the host is unreachable',
-  ETIMEDOUT: 'the connection timed out',
-  UND_ERR_SOCKET: 'the connection closed before an answer',
-};
 
 /** Why a fetch of `url` failed, as an Unreachable; `timeoutMs` is what its timeout signal allowed. */
 export function unreachable(url: string, error: unknown, timedOut: boolean, timeoutMs?: number): Unreachable {
   if (timedOut) return new Unreachable(url, `no answer within ${timeoutMs} ms`, true, { cause: error });
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const code = cause?.code;
-  const reason = code ? `${reasons[code] ?? cause?.message ?? 'the connection failed'} (${code})` : (cause?.message ?? (error as Error).message);
+  const reason = code ? `${connectionFailures[code] ?? cause?.message ?? 'the connection failed'} (${code})` : (cause?.message ?? (error as Error).message);
   return new Unreachable(url, reason, false, { cause: error });
 }
 
