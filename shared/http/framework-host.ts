@@ -35,16 +35,18 @@ interface FrameworkRequest extends IncomingMessage {
 
 /**
  * Reads a request's body once, for every host of a function: the raw bytes kept for the harness (which parses
- * and validates them, so a bad body gets problem+json), a JSON body parsed as well for the CloudEvents a
- * binary-mode POST carries, and a body over the limit kept as the problem the function answers with.
+ * and validates them, so a bad body gets problem+json), and a body over the limit kept as the problem the
+ * function answers with. `parseJson` also parses a JSON body into `request.body`, for functions-framework's
+ * CloudEvents in binary mode; an HTTP function's own server leaves it off, since the harness parses the bytes
+ * itself and a second parse would be work on every call for nobody.
  */
-export async function readIntoRequest(request: FrameworkRequest, limitBytes: number): Promise<void> {
+export async function readIntoRequest(request: FrameworkRequest, limitBytes: number, { parseJson }: { parseJson: boolean }): Promise<void> {
   if (request._body) return;
   try {
     const buffer = await readBody(request, limitBytes);
     request.rawBody = buffer;
     request._body = true;
-    if (buffer && /json/i.test(request.headers['content-type'] ?? '')) {
+    if (parseJson && buffer && /json/i.test(request.headers['content-type'] ?? '')) {
       try {
         request.body = JSON.parse(buffer.toString('utf8'));
       } catch {
@@ -75,7 +77,7 @@ export async function takeOverFrameworkServer(limitBytes: number): Promise<void>
       answerProbes(req, res).then((answered) => (answered ? undefined : next()), () => next());
       return;
     }
-    readIntoRequest(req, limitBytes).then(next, next);
+    readIntoRequest(req, limitBytes, { parseJson: true }).then(next, next);
   };
   bodyParser.json = (options) => (options?.type === 'application/cloudevents+json' ? originalJson(options) : reader());
   bodyParser.text = passThrough;
@@ -111,7 +113,7 @@ export function httpFunctionServer(name: string, limitBytes: number): Server {
   if (registered.signatureType !== 'http') throw new Error(`${name} is registered with functions-framework as a ${registered.signatureType} function, not an HTTP one`);
   const handler = registered.userFunction as (request: FrameworkRequest, response: ServerResponse) => Promise<void>;
   const server = createServer((request: FrameworkRequest, response) => {
-    readIntoRequest(request, limitBytes)
+    readIntoRequest(request, limitBytes, { parseJson: false })
       .then(() => handler(request, response))
       .catch((error: unknown) => {
         // The handlers answer every failure of their own; this is the host failing around them.
