@@ -14,7 +14,8 @@
  * server, from a chunk of its own.
  */
 import { loadConfig, type Config } from '../shared/config.ts';
-import type { Deps } from '../shared/platform.ts';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Deps, PlatformOptions } from '../shared/platform.ts';
 import type { PlatformFunction } from '../shared/function.ts';
 import { createFunctionPlatform } from './platform.ts';
 import { httpFunctionServer, registeredFunction, registerWithFunctionsFramework, takeOverFrameworkServer } from '../shared/http/framework-host.ts';
@@ -28,26 +29,46 @@ function fail(error: unknown): never {
 }
 
 /** The configuration, the platform starting in the background, and the functions registered: what every host does. */
-function registerFunctions(functions: readonly PlatformFunction[]): Config {
+function registerFunctions(functions: readonly PlatformFunction[], options: Partial<PlatformOptions> = {}): { config: Config; platform: Promise<Deps> } {
   let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
     fail(error);
   }
-  const platform: Promise<Deps> = createFunctionPlatform(config);
+  const platform: Promise<Deps> = createFunctionPlatform(config, options);
   platform.catch(fail);
   // /metrics and the detailed /readyz, on METRICS_PORT: the public port answers only whether it is ready.
   platform
     .then(async (deps) => deps.log.info({ url: (await startInternalServer(deps)).url }, 'metrics and readiness detail'))
     .catch(fail);
   registerWithFunctionsFramework(functions, () => platform);
-  return config;
+  return { config, platform };
+}
+
+/**
+ * A function process opens PostgreSQL and Redis when a request first needs them (shared/on-first-use.ts), so a
+ * wrong DATABASE_URL or REDIS_URL would otherwise show only as failing requests. Both are asked once the first
+ * request has been answered, or a second after listening if none came: the process still stops with the one line
+ * naming the variable, and the first request never waits for a server it does not use.
+ */
+const CHECK_WITHOUT_REQUEST_MS = 1_000;
+
+function checkConnectionsAfterFirstAnswer(server: Server, platform: Promise<Deps>): void {
+  let checked = false;
+  const check = () => {
+    if (checked) return;
+    checked = true;
+    clearTimeout(timer);
+    platform.then((deps) => deps.checkConnections()).catch(fail);
+  };
+  const timer = setTimeout(check, CHECK_WITHOUT_REQUEST_MS);
+  server.once('request', (_request: IncomingMessage, response: ServerResponse) => response.once('close', check));
 }
 
 /** Every function given, for functions-framework's CLI, which builds its own server after this module has loaded. */
 export async function hostFunctions(functions: readonly PlatformFunction[]): Promise<void> {
-  const config = registerFunctions(functions);
+  const { config } = registerFunctions(functions);
   await takeOverFrameworkServer(config.BODY_LIMIT_BYTES).catch(fail);
 }
 
@@ -58,10 +79,12 @@ export async function hostFunctions(functions: readonly PlatformFunction[]): Pro
  * CLOUD_RUN_TIMEOUT_SECONDS) are read by functions-framework's own parser, so they mean what they meant under the CLI.
  */
 export async function serveFunction(fn: PlatformFunction): Promise<void> {
-  const config = registerFunctions([fn]);
+  const { config, platform } = registerFunctions([fn], { connect: 'on-first-use' });
   const address = { port: config.PORT, host: config.HOST };
   if (fn.kind !== 'event') {
-    await listenOn(httpFunctionServer(fn.name, config.BODY_LIMIT_BYTES), address).catch(fail);
+    const server = httpFunctionServer(fn.name, config.BODY_LIMIT_BYTES);
+    await listenOn(server, address).catch(fail);
+    checkConnectionsAfterFirstAnswer(server, platform);
     return;
   }
   await takeOverFrameworkServer(config.BODY_LIMIT_BYTES).catch(fail);
@@ -71,4 +94,5 @@ export async function serveFunction(fn: PlatformFunction): Promise<void> {
   const errorHandler = new invoker.ErrorHandler(server);
   server.once('error', (error: NodeJS.ErrnoException) => fail(whyNotListening(error, address)));
   server.listen(address.port, address.host, () => errorHandler.register()).setTimeout(0);
+  checkConnectionsAfterFirstAnswer(server, platform);
 }

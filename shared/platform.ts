@@ -7,9 +7,10 @@
  *
  * Each adapter is imported when the configuration selects it, so a function process configured for
  * PostgreSQL, Redis and RabbitMQ never loads PGlite, the in-memory stores or the MongoDB driver (and a bundle
- * keeps them in chunks of their own). Start-up does only what a first request needs: the stores are opened
- * together, the broker is connected on first use (shared/bus/connect-on-first-use.ts), and migrations cost one
- * read when the schema is current (shared/db/migrate.ts).
+ * keeps them in chunks of their own). Start-up does only what a first request needs: the broker is connected on
+ * first use (shared/bus/connect-on-first-use.ts), so are PostgreSQL and Redis in a function process
+ * (shared/on-first-use.ts), the long-lived processes open both together at start, and migrations cost one read
+ * when the schema is current (shared/db/migrate.ts).
  */
 import { join } from 'node:path';
 import { connectionFailures } from './connection-failures.ts';
@@ -22,6 +23,7 @@ import type { TelemetryStore } from './ports/telemetry-store.ts';
 import type { DeviceDirectory } from './ports/device-directory.ts';
 import { declareTopology } from './bus/topology.ts';
 import { connectOnFirstUse } from './bus/connect-on-first-use.ts';
+import { cacheOnFirstUse, relationalOnFirstUse } from './on-first-use.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { migrate } from './db/migrate.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -55,6 +57,11 @@ export interface Deps {
   adapters: Record<string, string>;
   /** What GET /info tells clients about this process's own endpoints: the embedded broker, once started. */
   advertised: { mqtt?: { url: string; broker: 'embedded' | 'mosquitto' } };
+  /**
+   * Reaches every configured server now (the schema check, a Redis PING), rejecting with the one line that names
+   * the variable. Already done at start unless the platform connects on first use.
+   */
+  checkConnections(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,24 +79,65 @@ export interface PlatformOptions {
   directory: (ports: Pick<Deps, 'db' | 'cache' | 'config'>) => DeviceDirectory;
   /** Run the outbox relay loop in this process (default true). */
   relay?: boolean;
-  /** Apply migrations at start (default true). */
+  /** Apply migrations at start (default true); with `connect: 'on-first-use'`, when the database is first used. */
   migrate?: boolean;
+  /**
+   * When PostgreSQL and Redis are connected: at start (the default: the long-lived processes, and the embedded
+   * stores always), or when first used (function processes, functions/host.ts: a cold start's first request waits
+   * only for what it touches; the host calls checkConnections once it has answered).
+   */
+  connect?: 'at-start' | 'on-first-use';
 }
 
 export async function createPlatform(config: Config, options: PlatformOptions): Promise<Deps> {
   const log = options.log ?? createLogger(config);
-  const [db, cache] = await Promise.all([options.db ?? relationalFor(config), options.cache ?? cacheFor(config)]);
+  const onFirstUse = options.connect === 'on-first-use';
+  const connectDbOnFirstUse = onFirstUse && !options.db && Boolean(config.DATABASE_URL);
+  const connectCacheOnFirstUse = onFirstUse && !options.cache && Boolean(config.REDIS_URL);
+  // A request that touches one store nearly always touches the other (`me` reads the session in Redis, then the
+  // user in PostgreSQL): the first use of either opens both side by side, so their connections overlap instead of
+  // queueing. Kicked on the next microtask, when the first store's connection is already under way.
+  let bothOpened = false;
+  const openBoth = () => {
+    if (bothOpened) return;
+    bothOpened = true;
+    queueMicrotask(() => {
+      for (const store of [db, cache]) store.ping().catch(() => undefined);
+    });
+  };
+  const [db, cache] = await Promise.all([
+    options.db ??
+      (connectDbOnFirstUse
+        ? relationalOnFirstUse('postgres', () => {
+            openBoth();
+            return migratedRelational(config, options);
+          })
+        : relationalFor(config)),
+    options.cache ??
+      (connectCacheOnFirstUse
+        ? cacheOnFirstUse('redis', () => {
+            openBoth();
+            return cacheFor(config);
+          })
+        : cacheFor(config)),
+  ]);
+  // Both servers asked side by side: a wrong DATABASE_URL or REDIS_URL is one line naming it, not a 503 on every
+  // request later. A store opened on first use is asked by checkConnections (its ping connects and, for the
+  // database, checks the schema); the others here, at start.
+  const checkDb = async () => {
+    const checked = connectDbOnFirstUse ? db.ping() : options.migrate !== false ? migrate(db) : undefined;
+    await checked?.catch((error: unknown) => Promise.reject(unreachable('DATABASE_URL', config.DATABASE_URL, error)));
+  };
+  const checkCache = () => cache.ping().catch((error: unknown) => Promise.reject(unreachable('REDIS_URL', config.REDIS_URL, error)));
+  const checkConnections = async () => {
+    await Promise.all([connectDbOnFirstUse ? checkDb() : undefined, connectCacheOnFirstUse ? checkCache() : undefined]);
+  };
   let maybeBus: Bus | undefined = options.bus;
   let maybeTelemetry: TelemetryStore | undefined = options.telemetry;
   try {
     if (maybeBus) await declareTopology(maybeBus);
     else maybeBus = await busFor(config, log);
-    // Both servers are asked at start, side by side: a wrong DATABASE_URL or REDIS_URL is one line naming it now,
-    // not a 503 on every request later.
-    await Promise.all([
-      options.migrate !== false ? migrate(db).catch((error: unknown) => Promise.reject(unreachable('DATABASE_URL', config.DATABASE_URL, error))) : undefined,
-      cache.ping().catch((error: unknown) => Promise.reject(unreachable('REDIS_URL', config.REDIS_URL, error))),
-    ]);
+    await Promise.all([connectDbOnFirstUse ? undefined : checkDb(), connectCacheOnFirstUse ? undefined : checkCache()]);
     maybeTelemetry ??= await telemetryFor(config, db);
     await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
   } catch (error) {
@@ -129,6 +177,7 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
     outbox,
     signing,
     verifier: createTokenVerifier(source, settings),
+    checkConnections,
     advertised: {},
     adapters: {
       relational: db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `PGlite, embedded (${embeddedPgDir(config) ?? 'in memory'})`,
@@ -163,6 +212,19 @@ async function relationalFor(config: Config): Promise<Relational> {
     };
   } catch (error) {
     lock.release();
+    throw error;
+  }
+}
+
+/** PostgreSQL opened, with the schema brought up to date (one read when it is current: shared/db/migrate.ts). */
+async function migratedRelational(config: Config, options: PlatformOptions): Promise<Relational> {
+  const db = await relationalFor(config);
+  if (options.migrate === false) return db;
+  try {
+    await migrate(db);
+    return db;
+  } catch (error) {
+    await db.close().catch(() => undefined);
     throw error;
   }
 }

@@ -275,6 +275,17 @@ image('FUNCTION_TARGET=jwks: its bundle answers its route with the key, and the 
   assert.match(jwks.child.spawnargs.join(' '), /entrypoint\.sh/);
 });
 
+image('jwks answers its first request without PostgreSQL or Redis, then a wrong DATABASE_URL stops it with one line naming it', async () => {
+  // Both unreachable: jwks touches neither on a request, so its first answer cannot have waited for them.
+  const jwks = await startTarget('jwks', { DATABASE_URL: 'postgres://iotfn:secret@127.0.0.1:1/test', REDIS_URL: 'redis://127.0.0.1:1/0' });
+  const response = await firstOk(jwks, '/auth/jwks.json', 'jwks, no servers reachable');
+  assert.is(((await response.json()) as { keys: unknown[] }).keys.length, 1);
+  const code = await new Promise<number | null>((resolve) => (jwks.child.exitCode !== null ? resolve(jwks.child.exitCode) : jwks.child.once('exit', resolve)));
+  assert.is(code, 1, jwks.output());
+  assert.match(jwks.output(), /^(?:ConfigError: )?(DATABASE_URL: cannot use postgres:\/\/iotfn:\*\*\*@127\.0\.0\.1:1\/test|REDIS_URL: cannot use redis:\/\/127\.0\.0\.1:1\/0): nothing listens there/m);
+  assert.not.match(jwks.output(), /secret/);
+});
+
 image('register and login (argon2, from node_modules) then me answers 200 to the access token, each its own bundle', async () => {
   const [register, login, me] = await Promise.all([startTarget('register'), startTarget('login'), startTarget('me')]);
   ctx.login = login;

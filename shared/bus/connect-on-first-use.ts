@@ -12,28 +12,24 @@
  */
 import type { Bus } from '../ports/bus.ts';
 import { declareTopology } from './topology.ts';
+import { onFirstUse } from '../on-first-use.ts';
 
 export function connectOnFirstUse(kind: Bus['kind'], connect: () => Promise<Bus>): Bus {
-  let connecting: Promise<Bus> | undefined;
-  let closed = false;
-  const bus = (): Promise<Bus> => {
-    if (closed) return Promise.reject(new Error('the bus is closed'));
-    connecting ??= connect()
-      .then(async (connected) => {
-        try {
-          await declareTopology(connected);
-          return connected;
-        } catch (error) {
-          await connected.close().catch(() => undefined);
-          throw error;
-        }
-      })
-      .catch((error: unknown) => {
-        connecting = undefined;
+  const connection = onFirstUse(
+    'bus',
+    async () => {
+      const connected = await connect();
+      try {
+        await declareTopology(connected);
+        return connected;
+      } catch (error) {
+        await connected.close().catch(() => undefined);
         throw error;
-      });
-    return connecting;
-  };
+      }
+    },
+    (connected) => connected.close(),
+  );
+  const bus = connection.get;
   return {
     kind,
     declareExchange: async (...args) => (await bus()).declareExchange(...args),
@@ -46,11 +42,6 @@ export function connectOnFirstUse(kind: Bus['kind'], connect: () => Promise<Bus>
     sendToQueue: async (...args) => (await bus()).sendToQueue(...args),
     deleteQueue: async (...args) => (await bus()).deleteQueue(...args),
     ping: async () => (await bus()).ping(),
-    async close() {
-      closed = true;
-      const pending = connecting;
-      connecting = undefined;
-      if (pending) await (await pending.catch(() => undefined))?.close();
-    },
+    close: connection.close,
   };
 }
