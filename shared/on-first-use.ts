@@ -46,6 +46,17 @@ export function onFirstUse<T>(what: string, connect: () => Promise<T>, release: 
   };
 }
 
+/** `connected` once `prepare` has run on it (the topology declared, the schema checked); closed if that failed. */
+export async function preparedOrClosed<T extends { close(): Promise<void> }>(connected: T, prepare: (connected: T) => Promise<unknown>): Promise<T> {
+  try {
+    await prepare(connected);
+    return connected;
+  } catch (error) {
+    await connected.close().catch(() => undefined);
+    throw error;
+  }
+}
+
 export function relationalOnFirstUse(kind: Relational['kind'], connect: () => Promise<Relational>): Relational {
   const connection = onFirstUse('relational store', connect, (db) => db.close());
   const db = connection.get;

@@ -23,7 +23,7 @@ import type { TelemetryStore } from './ports/telemetry-store.ts';
 import type { DeviceDirectory } from './ports/device-directory.ts';
 import { declareTopology } from './bus/topology.ts';
 import { connectOnFirstUse } from './bus/connect-on-first-use.ts';
-import { cacheOnFirstUse, relationalOnFirstUse } from './on-first-use.ts';
+import { cacheOnFirstUse, preparedOrClosed, relationalOnFirstUse } from './on-first-use.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox.ts';
 import { migrate } from './db/migrate.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -219,14 +219,7 @@ async function relationalFor(config: Config): Promise<Relational> {
 /** PostgreSQL opened, with the schema brought up to date (one read when it is current: shared/db/migrate.ts). */
 async function migratedRelational(config: Config, options: PlatformOptions): Promise<Relational> {
   const db = await relationalFor(config);
-  if (options.migrate === false) return db;
-  try {
-    await migrate(db);
-    return db;
-  } catch (error) {
-    await db.close().catch(() => undefined);
-    throw error;
-  }
+  return options.migrate === false ? db : preparedOrClosed(db, migrate);
 }
 
 async function cacheFor(config: Config): Promise<Cache> {

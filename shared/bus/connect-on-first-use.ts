@@ -12,21 +12,12 @@
  */
 import type { Bus } from '../ports/bus.ts';
 import { declareTopology } from './topology.ts';
-import { onFirstUse } from '../on-first-use.ts';
+import { onFirstUse, preparedOrClosed } from '../on-first-use.ts';
 
 export function connectOnFirstUse(kind: Bus['kind'], connect: () => Promise<Bus>): Bus {
   const connection = onFirstUse(
     'bus',
-    async () => {
-      const connected = await connect();
-      try {
-        await declareTopology(connected);
-        return connected;
-      } catch (error) {
-        await connected.close().catch(() => undefined);
-        throw error;
-      }
-    },
+    async () => preparedOrClosed(await connect(), declareTopology),
     (connected) => connected.close(),
   );
   const bus = connection.get;
