@@ -50,6 +50,9 @@ function problemsOf(fn: HttpFunction): ProblemKind[] {
   if (fn.params || fn.query || fn.body) kinds.add('validation');
   if (fn.body) ['invalid-json', 'payload-too-large', 'unsupported-media-type'].forEach((k) => kinds.add(k as ProblemKind));
   if (fn.auth !== 'none') kinds.add('unauthenticated');
+  // Refused before any function runs, on every route (shared/http/request-limits.ts), so every operation has them.
+  kinds.add('uri-too-long');
+  kinds.add('headers-too-large');
   kinds.add('internal');
   return [...kinds];
 }
