@@ -20,6 +20,7 @@ import { intervalBounds, RemoteControl } from './remote-control.ts';
 import { ReportingAgent } from './reporting-agent.ts';
 import { systemCollector } from './system-metrics.ts';
 import { httpTelemetrySender } from './telemetry-uplink.ts';
+import { NotAPlatform, platformCheck } from './platform-check.ts';
 
 export const agentUsage = `usage: iotfn agent --url URL --token TOKEN [options]
 
@@ -37,10 +38,15 @@ export const agentUsage = `usage: iotfn agent --url URL --token TOKEN [options]
 
 The agent follows its device's configuration (\`PUT /devices/{id}/config {"config": {"interval": 30}}\`),
 reports \`{version, state: {interval}}\`, and answers the \`ping\` command with \`{pong, hostname}\`.
-Exit codes: 0 stopped by SIGINT/SIGTERM, 2 bad arguments, 3 the platform refuses the token (401/403).
+Before sending its token anywhere, the agent asks the platform's public GET /info (where it takes telemetry);
+something else answering at --url stops it, an outage only delays the sends.
+Exit codes: 0 stopped by SIGINT/SIGTERM, 2 bad arguments (or --url is not an iotfn platform),
+3 the platform refuses the token (401/403).
 `;
 
 export const tokenRefusedExitCode = 3;
+/** Bad arguments, and a --url that answers GET /info as something other than the platform. */
+export const badArgumentsExitCode = 2;
 
 const number = (flag: string) => z.coerce.number({ error: `${flag} must be a number` }).positive(`${flag} must be more than 0`);
 const whole = (flag: string) => number(flag).int(`${flag} must be a whole number`);
@@ -89,6 +95,8 @@ export function parseAgentArgs(argv: string[], env: Record<string, string | unde
 export interface RunningAgent {
   /** Resolves with the reason once the platform refused the token; the agent has stopped working by then. */
   readonly tokenRefused: Promise<string>;
+  /** Resolves with the reason once --url answered GET /info as something else; the agent has stopped by then. */
+  readonly notAPlatform: Promise<string>;
   readonly remote: RemoteControl;
   stop(): Promise<void>;
 }
@@ -97,36 +105,52 @@ export interface RunningAgent {
 export async function startAgent(flags: AgentFlags, log: AgentLog = jsonLinesLog()): Promise<RunningAgent> {
   let refuse!: (reason: string) => void;
   const tokenRefused = new Promise<string>((resolve) => (refuse = resolve));
-  let refused = false;
+  let wrongUrl!: (reason: string) => void;
+  const notAPlatform = new Promise<string>((resolve) => (wrongUrl = resolve));
+  let stopped = false;
+  const timeoutMs = flags.timeout * 1000;
+  const platform = platformCheck(flags.url, timeoutMs, (reason) => stopFor(reason, wrongUrl, 'not an iotfn platform at --url; stopping without sending the device token'));
   const buffer = await PointBuffer.open({ path: flags.buffer, maxPoints: flags['max-buffer'], maxBytes: flags['max-buffer-bytes'], log });
   const reporting = new ReportingAgent({
     buffer,
     collect: await systemCollector({ diskPath: flags.disk, log }),
-    send: httpTelemetrySender(flags.url, flags.token, flags.timeout * 1000),
+    send: httpTelemetrySender(flags.url, flags.token, timeoutMs, platform),
     log,
     batchSize: flags.batch,
     onTokenRefused: (reason) => onRefused(reason),
   });
   const remote = new RemoteControl({
-    api: deviceApi(flags.url, flags.token, flags.timeout * 1000),
+    api: deviceApi(flags.url, flags.token, timeoutMs, platform.confirm),
     log,
     fallbackInterval: flags.interval,
     onInterval: (seconds) => reporting.reschedule(seconds * 1000),
     onTokenRefused: (error) => onRefused(error.message),
   });
   function onRefused(reason: string) {
-    if (refused) return;
-    refused = true;
-    log.error('the platform refuses this device token (unknown, rotated, or the device is disabled): check --token or IOTFN_DEVICE_TOKEN; stopping', { reason, waiting: buffer.size });
-    void Promise.all([reporting.stop(), remote.stop()]).finally(() => refuse(reason));
+    stopFor(reason, refuse, 'the platform refuses this device token (unknown, rotated, or the device is disabled): check --token or IOTFN_DEVICE_TOKEN; stopping');
   }
-  await remote.start();
-  if (!refused) {
+  function stopFor(reason: string, settle: (reason: string) => void, message: string) {
+    if (stopped) return;
+    stopped = true;
+    log.error(message, { reason, waiting: buffer.size });
+    void Promise.all([reporting.stop(), remote.stop()]).finally(() => settle(reason));
+  }
+  // GET /info first, before anything carries the token. An outage here is not fatal: the agent buffers, and every
+  // send asks again until the platform answers.
+  await platform.confirm().then(
+    (info) => log.info('platform found', { url: flags.url, version: info.version, telemetry: info.telemetry.http }),
+    (error: unknown) => {
+      if (!(error instanceof NotAPlatform)) log.warn('platform unreachable at start; buffering until it answers GET /info', { reason: (error as Error).message });
+    },
+  );
+  if (!stopped) await remote.start();
+  if (!stopped) {
     reporting.start(remote.interval * 1000);
     log.info('agent started', { url: flags.url, intervalSeconds: remote.interval, buffer: flags.buffer, maxBuffer: flags['max-buffer'] });
   }
   return {
     tokenRefused,
+    notAPlatform,
     remote,
     async stop() {
       await Promise.all([reporting.stop(), remote.stop()]);
@@ -141,7 +165,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     flags = parseAgentArgs(argv);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${agentUsage}`);
-    return 2;
+    return badArgumentsExitCode;
   }
   if (!flags) {
     process.stdout.write(agentUsage);
@@ -154,10 +178,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('signal'));
   });
   const agent = await startAgent(flags, log);
-  const why = await Promise.race([signalled, agent.tokenRefused.then(() => 'token refused' as const)]);
+  const why = await Promise.race([signalled, agent.tokenRefused.then(() => 'token refused' as const), agent.notAPlatform.then(() => 'not a platform' as const)]);
   await agent.stop();
   log.info('agent stopped', { why });
-  return why === 'signal' ? 0 : tokenRefusedExitCode;
+  return why === 'signal' ? 0 : why === 'token refused' ? tokenRefusedExitCode : badArgumentsExitCode;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

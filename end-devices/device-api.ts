@@ -58,10 +58,17 @@ export class DeviceApiError extends Error {
   }
 }
 
-export function deviceApi(baseUrl: string, token: string, timeoutMs = 10_000) {
+/**
+ * `ready`, when given, is awaited before every request (the agent's GET /info check, platform-check.ts): the token
+ * goes nowhere until it resolves, and its failure is this request's.
+ */
+export function deviceApi(baseUrl: string, token: string, timeoutMs = 10_000, ready?: () => Promise<unknown>) {
   const base = baseUrl.replace(/\/+$/, '');
 
   async function request(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; waitSeconds?: number; signal?: AbortSignal | undefined } = {}) {
+    await ready?.().catch((error: unknown) => {
+      throw error instanceof DeviceApiError ? error : new DeviceApiError(`${method} ${path}: ${(error as Error).message}`, undefined, 'not the platform', { cause: error });
+    });
     const headers: Record<string, string> = { authorization: `Device ${token}`, ...options.headers };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     // A long poll may take its whole wait before the platform starts answering.

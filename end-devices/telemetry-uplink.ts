@@ -9,17 +9,30 @@
  *   retry          anything else (unreachable, timeout, 5xx, 429): keep them, try later
  */
 import type { TelemetryPoint } from './point-buffer.ts';
+import type { PlatformCheck } from './platform-check.ts';
 
 export type SendOutcome = { kind: 'accepted' } | { kind: 'too-large' | 'rejected' | 'token-refused' | 'retry'; reason: string };
 
 export type TelemetrySender = (points: readonly TelemetryPoint[]) => Promise<SendOutcome>;
 
-export function httpTelemetrySender(baseUrl: string, token: string, timeoutMs = 10_000): TelemetrySender {
-  const url = `${baseUrl.replace(/\/+$/, '')}/telemetry`;
+/**
+ * With `platform`, the path comes from the platform's GET /info, asked before the first send (platform-check.ts):
+ * until it has answered, points wait as they would for an outage.
+ */
+export function httpTelemetrySender(baseUrl: string, token: string, timeoutMs = 10_000, platform?: Pick<PlatformCheck, 'confirm'>): TelemetrySender {
+  const base = baseUrl.replace(/\/+$/, '');
   return async (points) => {
+    let path = '/telemetry';
+    if (platform) {
+      try {
+        path = (await platform.confirm()).telemetry.http;
+      } catch (error) {
+        return { kind: 'retry', reason: (error as Error).message };
+      }
+    }
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await fetch(base + path, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Device ${token}` },
         body: JSON.stringify(points),

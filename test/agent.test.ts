@@ -20,6 +20,8 @@ import { PointBuffer, type TelemetryPoint } from '../end-devices/point-buffer.ts
 import { ReportingAgent } from '../end-devices/reporting-agent.ts';
 import { systemCollector } from '../end-devices/system-metrics.ts';
 import { httpTelemetrySender } from '../end-devices/telemetry-uplink.ts';
+import { NotAPlatform, platformCheck } from '../end-devices/platform-check.ts';
+import { DeviceApiError } from '../end-devices/device-api.ts';
 import { repoRoot } from './support/processes.ts';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { settleWithin, until } from './support/wait.ts';
@@ -37,16 +39,23 @@ interface StandIn {
   /** Points of the requests answered 202, in arrival order. */
   accepted: TelemetryPoint[];
   requestSizes: number[];
+  /** The Authorization header of each GET /info (null: none, as it should be). */
+  infoRequests: Array<string | null>;
   close(): Promise<void>;
 }
 
 async function standInPlatform(): Promise<StandIn> {
   const held: ServerResponse[] = [];
-  const state: Omit<StandIn, 'url' | 'close'> = { answers: [], default: 503, maxPoints: 5000, accepted: [], requestSizes: [] };
+  const state: Omit<StandIn, 'url' | 'close'> = { answers: [], default: 503, maxPoints: 5000, accepted: [], requestSizes: [], infoRequests: [] };
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
+      // The platform's public GET /info, asked without the token before anything carries it.
+      if (request.method === 'GET' && request.url === '/info') {
+        state.infoRequests.push(request.headers.authorization ?? null);
+        return void response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ version: 'stand-in', telemetry: { http: '/telemetry' }, mqtt: [] }));
+      }
       // Telemetry only: the device's configuration and commands are not there (the agent keeps --interval).
       if (request.method !== 'POST' || request.url !== '/telemetry') return void response.writeHead(404, { 'content-type': 'application/json' }).end('{}');
       const points = JSON.parse(body) as TelemetryPoint[];
@@ -322,8 +331,74 @@ buffering('the agent program reports this machine to the platform and stops on S
     const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000, 'still running'))]);
     assert.is(code, 0, stderr);
     assert.match(stderr, /"msg":"agent stopped"/);
+    assert.match(stderr, /"msg":"platform found".*"version":"stand-in"/);
+    assert.ok(f.platform.infoRequests.length >= 1, 'GET /info asked');
+    assert.equal([...new Set(f.platform.infoRequests)], [null], 'GET /info carries no token');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+buffering('GET /info: an outage is asked about again, the platform answer remembered, another service refused once', async () => {
+  const refusals: string[] = [];
+  const closed = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+  const down = platformCheck(`http://127.0.0.1:${closed}`, 2000, (reason) => refusals.push(reason));
+  const outage = await down.confirm().then(() => undefined, (error: unknown) => error);
+  assert.instance(outage, DeviceApiError);
+  assert.ok((outage as DeviceApiError).transient, 'an outage is transient');
+  assert.equal(refusals, []);
+
+  const before = f.platform.infoRequests.length;
+  const up = platformCheck(f.platform.url, 2000, (reason) => refusals.push(reason));
+  const [first, second] = await Promise.all([up.confirm(), up.confirm()]);
+  assert.is(first.version, 'stand-in');
+  assert.is(second, first);
+  await up.confirm();
+  assert.is(f.platform.infoRequests.length - before, 1, 'asked once, then remembered');
+
+  const other = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  try {
+    const wrong = platformCheck(`http://127.0.0.1:${(other.address() as AddressInfo).port}`, 2000, (reason) => refusals.push(reason));
+    for (let i = 0; i < 2; i++) assert.instance(await wrong.confirm().then(() => undefined, (error: unknown) => error), NotAPlatform);
+    assert.is(refusals.length, 1, 'told once');
+    assert.match(refusals[0]!, /is not an iotfn platform \(GET \/info answered 200 without the version and telemetry path of one\): check --url/);
+  } finally {
+    await new Promise((resolve) => other.close(resolve));
+  }
+});
+
+buffering('the agent program stops with exit code 2 when --url is not an iotfn platform, and never sends it the token', async () => {
+  const authorizations: Array<string | null> = [];
+  // Some other service on the port --url names: it answers everything 404.
+  const other = createServer((request, response) => {
+    authorizations.push(request.headers.authorization ?? null);
+    response.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'end-devices/agent.ts', '--url', url, '--buffer', join(f.dir, 'wrong-url.jsonl')], {
+    cwd: repoRoot,
+    env: { ...process.env, IOTFN_DEVICE_TOKEN: 'dt_test' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    assert.is(code, 2, stderr);
+    assert.match(stderr, new RegExp(`${url.replace(/[.]/g, '\\.')} is not an iotfn platform \\(GET /info answered 404\\): check --url`));
+    assert.equal(authorizations, [null], 'one request, GET /info, without the token');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    other.closeAllConnections();
+    await new Promise((resolve) => other.close(resolve));
   }
 });
 
