@@ -46,7 +46,7 @@ import acknowledgeAlert from './monitoring/acknowledge-alert.ts';
 import expireTelemetry from './monitoring/expire-telemetry.ts';
 import sweepNoData from './monitoring/sweep-no-data.ts';
 
-export const functions: readonly PlatformFunction[] = [
+const declared = [
   register,
   login,
   refresh,
@@ -88,7 +88,12 @@ export const functions: readonly PlatformFunction[] = [
   acknowledgeAlert,
   expireTelemetry,
   sweepNoData,
-];
+] as const;
+
+export const functions: readonly PlatformFunction[] = declared;
+
+/** The HTTP functions with their routes and schemas in their types: what the typed API client reads (api-routes.ts). */
+export type DeclaredHttpFunction = Extract<(typeof declared)[number], { kind: 'http' }>;
 
 export const httpFunctions: readonly HttpFunction[] = functions.filter((fn): fn is HttpFunction => fn.kind === 'http');
 export const eventFunctions: readonly EventFunction[] = functions.filter((fn): fn is EventFunction => fn.kind === 'event');

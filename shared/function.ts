@@ -64,12 +64,23 @@ export interface HandlerInput<P, Q, B, A extends AuthMode> {
 type Schema = z.ZodType;
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
-export interface HttpFunctionDefinition<P extends Schema | undefined, Q extends Schema | undefined, B extends Schema | undefined, A extends AuthMode> {
+/** Success responses by status; `null` for a response without a body (204). */
+export type Responses = Record<number, Schema | null>;
+
+export interface HttpFunctionDefinition<
+  P extends Schema | undefined,
+  Q extends Schema | undefined,
+  B extends Schema | undefined,
+  A extends AuthMode,
+  M extends HttpMethod = HttpMethod,
+  Path extends string = string,
+  R extends Responses = Responses,
+> {
   name: string;
   domain: Domain;
-  method: HttpMethod;
+  method: M;
   /** The public route, OpenAPI style: `/devices/{id}`. */
-  path: string;
+  path: Path;
   summary: string;
   description?: string;
   auth: A;
@@ -77,7 +88,7 @@ export interface HttpFunctionDefinition<P extends Schema | undefined, Q extends 
   query?: Q;
   body?: B;
   /** Success responses by status; `null` for a response without a body (204). */
-  responses: Record<number, Schema | null>;
+  responses: R;
   /** Problem kinds this function answers with, beyond the ones every function can (validation, 401, 5xx). */
   problems?: ProblemKind[];
   /** How a cluster scales it, where it differs from an HTTP function's default (shared/deploy-policy.ts). */
@@ -200,11 +211,27 @@ export function defineEventFunction<S extends Schema>(definition: EventFunctionD
   return { kind: 'event', ...definition } as EventFunction;
 }
 
+/**
+ * An HTTP function as declared, keeping its route and schemas in its type: what the typed API client
+ * (functions/api-routes.ts) reads, so the dashboard and the simulator call the routes the registry serves.
+ */
+export type DeclaredHttpFunction<
+  M extends HttpMethod,
+  Path extends string,
+  P extends Schema | undefined,
+  Q extends Schema | undefined,
+  B extends Schema | undefined,
+  R extends Responses,
+> = Omit<HttpFunction, 'method' | 'path' | 'responses'> & { method: M; path: Path; responses: R; readonly schemas?: { params: P; query: Q; body: B } };
+
 export function defineHttpFunction<
   P extends Schema | undefined = undefined,
   Q extends Schema | undefined = undefined,
   B extends Schema | undefined = undefined,
   A extends AuthMode = 'none',
->(definition: HttpFunctionDefinition<P, Q, B, A>): HttpFunction {
-  return { kind: 'http', problems: [], ...definition } as HttpFunction;
+  const M extends HttpMethod = HttpMethod,
+  const Path extends string = string,
+  R extends Responses = Responses,
+>(definition: HttpFunctionDefinition<P, Q, B, A, M, Path, R>): DeclaredHttpFunction<M, Path, P, Q, B, R> {
+  return { kind: 'http', problems: [], ...definition } as HttpFunction as DeclaredHttpFunction<M, Path, P, Q, B, R>;
 }

@@ -1,9 +1,11 @@
 /**
- * The few API calls the simulator makes as a user: sign in (registering the account the first time) and
- * provision devices with `POST /devices/bulk`, 1,000 at a time (the endpoint's limit).
+ * The few API calls the simulator makes as a user: sign in (registering the account the first time), provision
+ * devices with `POST /devices/bulk`, 1,000 at a time (the endpoint's limit), ask GET /info where devices connect,
+ * and count what was stored. Each is a route the registry serves, typed by its schemas (functions/api-routes.ts).
  */
 import type { DeviceCredentials } from './device-credentials.ts';
 import { reach } from '../shared/http/reach.ts';
+import { apiRequest, type ApiInput, type ApiInputArgs, type ApiResponse, type ApiRoute } from '../functions/api-routes.ts';
 
 const requestTimeoutMs = 30_000;
 const bulkLimit = 1000;
@@ -18,10 +20,18 @@ export class PlatformApiError extends Error {
   }
 }
 
-async function postJson(url: string, body: unknown, accessToken?: string): Promise<{ status: number; body: unknown }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+/** One call of a route the registry serves, typed by its schemas (functions/api-routes.ts); the body parsed when JSON. */
+async function callApi<K extends ApiRoute>(
+  baseUrl: string,
+  route: K,
+  input: ApiInput<K>,
+  accessToken?: string,
+): Promise<{ status: number; body: unknown; ok: (status: number) => ApiResponse<K> | undefined }> {
+  const request = apiRequest(route, ...([input] as ApiInputArgs<K>));
+  const headers: Record<string, string> = {};
+  if (request.body !== undefined) headers['content-type'] = 'application/json';
   if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-  const response = await reach(url, { method: 'POST', headers, body: JSON.stringify(body) }, requestTimeoutMs);
+  const response = await reach(baseUrl + request.path, { method: request.method, headers, body: request.body }, requestTimeoutMs);
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -29,7 +39,8 @@ async function postJson(url: string, body: unknown, accessToken?: string): Promi
   } catch {
     // not JSON: keep the text for the error message
   }
-  return { status: response.status, body: parsed };
+  // The answer as the route's success type, when it came with the status a success has.
+  return { status: response.status, body: parsed, ok: (status) => (response.status === status ? (parsed as ApiResponse<K>) : undefined) };
 }
 
 function detail(body: unknown): string {
@@ -39,20 +50,20 @@ function detail(body: unknown): string {
 
 /** Logs in; an unknown account is registered first. Returns the access token. */
 export async function signIn(baseUrl: string, credentials: { email: string; password: string }): Promise<string> {
-  const login = () => postJson(`${baseUrl}/auth/login`, credentials);
+  const login = () => callApi(baseUrl, 'POST /auth/login', { body: credentials });
   let answer = await login();
   if (answer.status === 401) {
-    const registered = await postJson(`${baseUrl}/auth/register`, credentials);
+    const registered = await callApi(baseUrl, 'POST /auth/register', { body: credentials });
     // 409: the account exists, so the 401 was a wrong password; logging in again reports it.
     if (registered.status !== 201 && registered.status !== 409) {
       throw new PlatformApiError(`registering ${credentials.email} answered ${registered.status}: ${detail(registered.body)}`, registered.status);
     }
     answer = await login();
   }
-  if (answer.status !== 200) throw new PlatformApiError(`logging in as ${credentials.email} answered ${answer.status}: ${detail(answer.body)}`, answer.status);
-  const token = (answer.body as { accessToken?: unknown }).accessToken;
-  if (typeof token !== 'string') throw new PlatformApiError('the login answer has no accessToken', answer.status);
-  return token;
+  const pair = answer.ok(200);
+  if (!pair) throw new PlatformApiError(`logging in as ${credentials.email} answered ${answer.status}: ${detail(answer.body)}`, answer.status);
+  if (typeof pair.accessToken !== 'string') throw new PlatformApiError('the login answer has no accessToken', answer.status);
+  return pair.accessToken;
 }
 
 /** Registers `count` simulated devices named after the seed; returns their ids and tokens in index order. */
@@ -64,10 +75,10 @@ export async function provisionDevices(baseUrl: string, accessToken: string, cou
       type: 'simulated-sensor',
       tags: ['simulated', `seed-${seed}`],
     }));
-    const answer = await postJson(`${baseUrl}/devices/bulk`, { devices: batch }, accessToken);
-    if (answer.status !== 201) throw new PlatformApiError(`POST /devices/bulk answered ${answer.status}: ${detail(answer.body)}`, answer.status);
-    const created = (answer.body as { devices: Array<{ device: { id: string }; deviceToken: string }> }).devices;
-    devices.push(...created.map((d) => ({ id: d.device.id, token: d.deviceToken })));
+    const answer = await callApi(baseUrl, 'POST /devices/bulk', { body: { devices: batch } }, accessToken);
+    const created = answer.ok(201);
+    if (!created) throw new PlatformApiError(`POST /devices/bulk answered ${answer.status}: ${detail(answer.body)}`, answer.status);
+    devices.push(...created.devices.map((d) => ({ id: d.device.id, token: d.deviceToken })));
   }
   return devices;
 }
@@ -83,21 +94,18 @@ export interface NamedBroker {
  * there is no broker to send device tokens to, whatever listens on port 1883 of its host.
  */
 export async function namedBroker(baseUrl: string): Promise<NamedBroker | undefined> {
-  const response = await reach(`${baseUrl}/info`, {}, requestTimeoutMs);
-  if (!response.ok) throw new PlatformApiError(`GET ${baseUrl}/info answered ${response.status}: is ${baseUrl} an iotfn platform?`, response.status);
-  const info = (await response.json()) as { mqtt?: Array<{ url?: unknown; broker?: unknown }> };
-  const first = info.mqtt?.[0];
-  if (!first || typeof first.url !== 'string') return undefined;
-  return { url: first.url, broker: first.broker === 'mosquitto' ? 'mosquitto' : 'embedded' };
+  const answer = await callApi(baseUrl, 'GET /info', {});
+  const info = answer.ok(200);
+  if (!info) throw new PlatformApiError(`GET ${baseUrl}/info answered ${answer.status}: is ${baseUrl} an iotfn platform?`, answer.status);
+  const first = info.mqtt[0];
+  return first ? { url: first.url, broker: first.broker } : undefined;
 }
 
 /** Values stored for a device at or after `from`: the counts of one-day buckets, summed over every key. */
 export async function storedValues(baseUrl: string, accessToken: string, deviceId: string, from: number): Promise<number> {
-  const query = new URLSearchParams({ from: String(from), to: String(Date.now() + 60_000), interval: '1d', agg: 'count' });
-  const url = `${baseUrl}/devices/${deviceId}/telemetry?${query}`;
-  const response = await reach(url, { headers: { authorization: `Bearer ${accessToken}` } }, requestTimeoutMs);
-  const text = await response.text();
-  if (response.status !== 200) throw new PlatformApiError(`GET /devices/${deviceId}/telemetry answered ${response.status}: ${text.slice(0, 200)}`, response.status);
-  const { items } = JSON.parse(text) as { items: Array<{ count?: number }> };
-  return items.reduce((sum, item) => sum + (item.count ?? 0), 0);
+  const query = { from, to: Date.now() + 60_000, interval: '1d', agg: 'count' } as const;
+  const answer = await callApi(baseUrl, 'GET /devices/{id}/telemetry', { params: { id: deviceId }, query }, accessToken);
+  const page = answer.ok(200);
+  if (!page) throw new PlatformApiError(`GET /devices/${deviceId}/telemetry answered ${answer.status}: ${detail(answer.body)}`, answer.status);
+  return page.items.reduce((sum, item) => sum + ('count' in item ? item.count : 0), 0);
 }

@@ -6,20 +6,21 @@
  * over and `onSignedOut` sends the user back to the login page. Refreshes are shared by every caller
  * (the REST calls and the socket): the platform revokes a session whose refresh token is used twice.
  */
-import type { Command, CommandFields, CommandPage } from './commands-card.ts';
-import type { DesiredConfig, DeviceConfigView } from './config-card.ts';
+import { apiRequest, type ApiInput, type ApiInputArgs, type ApiResponse, type ApiRoute } from '../../functions/api-routes.ts';
 import { clearSession, loadSession, saveSession } from './session.ts';
 import type {
   Alert,
   AlertRuleFields,
+  Command,
+  CommandFields,
+  CommandPage,
   Device,
+  DeviceConfigView,
   DevicePage,
-  DeviceStatus,
   DeviceWithToken,
   Forecast,
   ProblemDetails,
   TelemetryItems,
-  TokenPair,
 } from './types.ts';
 
 export class ApiError extends Error {
@@ -42,16 +43,18 @@ export class ApiError extends Error {
 }
 
 interface CallOptions {
-  body?: unknown;
   /** Send the access token and refresh it on a 401 (every call but login, register and refresh). */
   auth?: boolean;
   /** Extra request headers (`if-match`). */
   headers?: Record<string, string>;
 }
 
+/** How the values of a bucket are aggregated, as GET /devices/{id}/telemetry takes it. */
+export type TelemetryAggregate = NonNullable<NonNullable<ApiInput<'GET /devices/{id}/telemetry'>['query']>['agg']>;
+
 /** A history query: buckets (`interval` and `agg`) or raw points, paged with `limit` and `cursor`. */
 export type TelemetryQuery = { keys?: string[]; from: number; to: number } & (
-  | { interval: string; agg: string; limit?: undefined; cursor?: undefined }
+  | { interval: string; agg: TelemetryAggregate; limit?: undefined; cursor?: undefined }
   | { interval?: undefined; agg?: undefined; limit?: number; cursor?: string }
 );
 
@@ -61,26 +64,24 @@ export class Api {
   onSignedOut: (email: string | undefined) => void = () => {};
 
   async register(email: string, password: string, name?: string): Promise<void> {
-    await this.call('POST', '/auth/register', { body: { email, password, name: name || undefined }, auth: false });
+    await this.call('POST /auth/register', { body: { email, password, name: name || undefined } }, { auth: false });
   }
 
   async login(email: string, password: string): Promise<void> {
-    const pair = await this.call<TokenPair>('POST', '/auth/login', { body: { email, password }, auth: false });
+    const pair = await this.call('POST /auth/login', { body: { email, password } }, { auth: false });
     saveSession(pair, email);
   }
 
   async logout(): Promise<void> {
     try {
-      if (loadSession()) await this.call('POST', '/auth/logout');
+      if (loadSession()) await this.call('POST /auth/logout', {});
     } finally {
       clearSession();
     }
   }
 
   listDevices(q: string): Promise<DevicePage> {
-    const query = new URLSearchParams({ limit: '100', sort: 'name' });
-    if (q.trim()) query.set('q', q.trim());
-    return this.call('GET', `/devices?${query}`);
+    return this.call('GET /devices', { query: { limit: 100, sort: 'name', q: q.trim() || undefined } });
   }
 
   /**
@@ -88,95 +89,83 @@ export class Api {
    * match exactly (`count=exact`: the overview's figures are counts, not estimates), so `limit: 1` is a count.
    */
   fleetPage(filters: { online?: boolean; type?: string; limit: number }): Promise<DevicePage> {
-    const query = new URLSearchParams({ limit: String(filters.limit), sort: '-createdAt', count: 'exact' });
-    if (filters.online !== undefined) query.set('online', String(filters.online));
-    if (filters.type !== undefined) query.set('type', filters.type);
-    return this.call('GET', `/devices?${query}`);
+    const online = filters.online === undefined ? undefined : filters.online ? 'true' : 'false';
+    return this.call('GET /devices', { query: { limit: filters.limit, sort: '-createdAt', count: 'exact', online, type: filters.type } });
   }
 
   /** Open alerts of every device, newest first; at most `limit` (the API allows 500), `nextCursor` set when there are more. */
-  openAlerts(limit: number): Promise<{ items: Alert[]; nextCursor: string | null }> {
-    return this.call('GET', `/alerts?${new URLSearchParams({ state: 'open', limit: String(limit) })}`);
+  openAlerts(limit: number): Promise<ApiResponse<'GET /alerts'>> {
+    return this.call('GET /alerts', { query: { state: 'open', limit } });
   }
 
   getDevice(id: string): Promise<Device> {
-    return this.call('GET', `/devices/${encodeURIComponent(id)}`);
+    return this.call('GET /devices/{id}', { params: { id } });
   }
 
-  addDevice(fields: { name: string; type: string; tags?: string[] }): Promise<DeviceWithToken> {
-    return this.call('POST', '/devices', { body: fields });
+  addDevice(fields: ApiInput<'POST /devices'>['body']): Promise<DeviceWithToken> {
+    return this.call('POST /devices', { body: fields });
   }
 
-  updateDevice(id: string, fields: { name?: string; type?: string; tags?: string[]; status?: DeviceStatus }): Promise<Device> {
-    return this.call('PATCH', `/devices/${encodeURIComponent(id)}`, { body: fields });
+  updateDevice(id: string, fields: ApiInput<'PATCH /devices/{id}'>['body']): Promise<Device> {
+    return this.call('PATCH /devices/{id}', { params: { id }, body: fields });
   }
 
   async deleteDevice(id: string): Promise<void> {
-    await this.call('DELETE', `/devices/${encodeURIComponent(id)}`);
+    await this.call('DELETE /devices/{id}', { params: { id } });
   }
 
   rotateToken(id: string): Promise<DeviceWithToken> {
-    return this.call('POST', `/devices/${encodeURIComponent(id)}/token`);
+    return this.call('POST /devices/{id}/token', { params: { id } });
   }
 
-  latestTelemetry(id: string): Promise<TelemetryItems> {
-    return this.call('GET', `/devices/${encodeURIComponent(id)}/telemetry/latest`);
+  latestTelemetry(id: string): Promise<ApiResponse<'GET /devices/{id}/telemetry/latest'>> {
+    return this.call('GET /devices/{id}/telemetry/latest', { params: { id } });
   }
 
   /** The device's alerts, newest first (open and cleared). */
-  alerts(deviceId: string): Promise<{ items: Alert[] }> {
-    return this.call('GET', `/alerts?${new URLSearchParams({ deviceId, limit: '50' })}`);
+  alerts(deviceId: string): Promise<ApiResponse<'GET /alerts'>> {
+    return this.call('GET /alerts', { query: { deviceId, limit: 50 } });
   }
 
   acknowledgeAlert(id: string): Promise<Alert> {
-    return this.call('POST', `/alerts/${encodeURIComponent(id)}/ack`);
+    return this.call('POST /alerts/{id}/ack', { params: { id } });
   }
 
   async addAlertRule(deviceId: string, rule: AlertRuleFields): Promise<void> {
-    await this.call('POST', `/devices/${encodeURIComponent(deviceId)}/rules`, { body: rule });
+    await this.call('POST /devices/{id}/rules', { params: { id: deviceId }, body: rule });
   }
 
   /** The desired configuration, the state the device last reported, and whether they agree. */
   deviceConfig(deviceId: string): Promise<DeviceConfigView> {
-    return this.call('GET', `/devices/${encodeURIComponent(deviceId)}/config`);
+    return this.call('GET /devices/{id}/config', { params: { id: deviceId } });
   }
 
   /** Saves `config` as the next version; with `ifMatch`, only while that is still the current one (412 otherwise). */
-  setDeviceConfig(deviceId: string, config: Record<string, unknown>, ifMatch?: number): Promise<DesiredConfig & { updatedAt: string }> {
+  setDeviceConfig(deviceId: string, config: Record<string, unknown>, ifMatch?: number): Promise<ApiResponse<'PUT /devices/{id}/config'>> {
     const headers = ifMatch === undefined ? undefined : { 'if-match': `"${ifMatch}"` };
-    return this.call('PUT', `/devices/${encodeURIComponent(deviceId)}/config`, { body: { config }, headers });
+    return this.call('PUT /devices/{id}/config', { params: { id: deviceId }, body: { config } }, { headers });
   }
 
   /** Queues a command to the device; it comes back `queued`. */
   async sendCommand(deviceId: string, fields: CommandFields): Promise<Command> {
-    const answer = await this.call<{ command: Command }>('POST', `/devices/${encodeURIComponent(deviceId)}/commands`, { body: fields });
+    const answer = await this.call('POST /devices/{id}/commands', { params: { id: deviceId }, body: fields });
     return answer.command;
   }
 
   /** One page of the device's commands, newest first. */
   commands(deviceId: string, page: { limit: number; cursor?: string }): Promise<CommandPage> {
-    const query = new URLSearchParams({ limit: String(page.limit) });
-    if (page.cursor) query.set('cursor', page.cursor);
-    return this.call('GET', `/devices/${encodeURIComponent(deviceId)}/commands?${query}`);
+    return this.call('GET /devices/{id}/commands', { params: { id: deviceId }, query: { limit: page.limit, cursor: page.cursor || undefined } });
   }
 
   telemetry(id: string, q: TelemetryQuery): Promise<TelemetryItems> {
-    const query = new URLSearchParams({ from: String(q.from), to: String(q.to) });
     // No keys means every key; numbers are what the dashboard charts, so it names them when it knows them.
-    if (q.keys?.length) query.set('keys', q.keys.join(','));
-    if (q.interval) {
-      query.set('interval', q.interval);
-      query.set('agg', q.agg);
-    } else {
-      if (q.limit) query.set('limit', String(q.limit));
-      if (q.cursor) query.set('cursor', q.cursor);
-    }
-    return this.call('GET', `/devices/${encodeURIComponent(id)}/telemetry?${query}`);
+    const keys = q.keys?.length ? q.keys.join(',') : undefined;
+    const page = q.interval ? { interval: q.interval, agg: q.agg } : { limit: q.limit || undefined, cursor: q.cursor || undefined };
+    return this.call('GET /devices/{id}/telemetry', { params: { id }, query: { from: q.from, to: q.to, keys, ...page } });
   }
 
   forecast(id: string, q: { key: string; horizon: string; interval: string }): Promise<Forecast> {
-    const query = new URLSearchParams({ key: q.key, horizon: q.horizon, interval: q.interval });
-    return this.call('GET', `/devices/${encodeURIComponent(id)}/forecast?${query}`);
+    return this.call('GET /devices/{id}/forecast', { params: { id }, query: q });
   }
 
   /**
@@ -188,7 +177,7 @@ export class Api {
       const session = loadSession();
       if (!session) return false;
       try {
-        const pair = await this.call<TokenPair>('POST', '/auth/refresh', { body: { refreshToken: session.refreshToken }, auth: false });
+        const pair = await this.call('POST /auth/refresh', { body: { refreshToken: session.refreshToken } }, { auth: false });
         saveSession(pair);
         return true;
       } catch {
@@ -207,14 +196,16 @@ export class Api {
     this.onSignedOut(email);
   }
 
-  private async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+  /** One call of a route the registry serves (functions/api-routes.ts), typed by its schemas in and out. */
+  private async call<K extends ApiRoute>(route: K, input: ApiInput<K>, options: CallOptions = {}): Promise<ApiResponse<K>> {
     const auth = options.auth ?? true;
+    const request = apiRequest(route, ...([input] as ApiInputArgs<K>));
     const send = () => {
       const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...options.headers };
       const token = loadSession()?.accessToken;
       if (auth && token) headers.authorization = `Bearer ${token}`;
-      if (options.body !== undefined) headers['content-type'] = 'application/json';
-      return fetch(path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+      if (request.body !== undefined) headers['content-type'] = 'application/json';
+      return fetch(request.path, { method: request.method, headers, body: request.body });
     };
     let response = await send();
     if (auth && response.status === 401) {
@@ -229,8 +220,8 @@ export class Api {
       }
     }
     if (!response.ok) throw await toError(response);
-    if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
+    if (response.status === 204) return undefined as ApiResponse<K>;
+    return (await response.json()) as ApiResponse<K>;
   }
 }
 

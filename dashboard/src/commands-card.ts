@@ -13,36 +13,10 @@ import { dateTime, fill, h, loading } from './dom.ts';
 import { busy, clearErrors, field, showErrors } from './forms.ts';
 import type { AppContext } from './main.ts';
 import { commandIds } from './ids.ts';
+import type { Command, CommandFields, CommandPage } from './types.ts';
 import { relativeTime } from './relative-time.ts';
 
-export type CommandStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'expired';
-
-/** A command to a device: what `POST`, `GET /devices/{id}/commands` and the socket's `command` event carry. */
-export interface Command {
-  id: string;
-  deviceId: string;
-  name: string;
-  params: Record<string, unknown>;
-  status: CommandStatus;
-  /** What the device answered (any JSON); null until then. */
-  result: unknown;
-  createdAt: string;
-  sentAt: string | null;
-  completedAt: string | null;
-  expiresAt: string;
-}
-
-export interface CommandPage {
-  commands: Command[];
-  nextCursor: string | null;
-}
-
-/** What `POST /devices/{id}/commands` takes. */
-export interface CommandFields {
-  name: string;
-  params?: Record<string, unknown>;
-  timeoutSeconds?: number;
-}
+export type CommandStatus = Command['status'];
 
 const pageSize = 10;
 const statusLabels: Record<CommandStatus, string> = { queued: 'Queued', sent: 'Sent', succeeded: 'Succeeded', failed: 'Failed', expired: 'Expired' };

@@ -13,35 +13,8 @@ import { fill, h, loading } from './dom.ts';
 import { busy } from './forms.ts';
 import type { AppContext } from './main.ts';
 import { configIds } from './ids.ts';
+import type { DesiredConfig, DeviceConfigEvent, DeviceConfigView, ReportedState } from './types.ts';
 import { relativeTime } from './relative-time.ts';
-
-/** `GET /devices/{id}/config` `.desired`, and what `PUT` answers (then `updatedAt` is always set). */
-export interface DesiredConfig {
-  version: number;
-  config: Record<string, unknown>;
-  /** Null while the owner never set one (version 0, `{}`). */
-  updatedAt: string | null;
-}
-
-/** What the device last reported, with the configuration version it says it applied. */
-export interface ReportedState {
-  version: number | null;
-  state: Record<string, unknown>;
-  reportedAt: string;
-}
-
-/** `GET /devices/{id}/config`. */
-export interface DeviceConfigView {
-  desired: DesiredConfig;
-  reported: ReportedState | null;
-  inSync: boolean;
-}
-
-/** Socket.IO `device:config`: a new desired version (`desired`) or a state report (`reported`). */
-export type DeviceConfigEvent = { deviceId: string; ownerId: string } & (
-  | ({ kind: 'desired' } & DesiredConfig & { updatedAt: string })
-  | ({ kind: 'reported' } & ReportedState)
-);
 
 /** Text that parsed to a JSON object, or the reason in plain words why not. */
 export type JsonObjectCheck = { ok: true; value: Record<string, unknown> } | { ok: false; problem: string };

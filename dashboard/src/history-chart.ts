@@ -5,7 +5,7 @@
  * `maxRawPages` pages and says so, rather than pulling a week of raw points into the browser. Intervals
  * that would cut the range into more buckets than the API answers are disabled.
  */
-import { messageOf, type Api, type TelemetryQuery } from './api.ts';
+import { messageOf, type Api, type TelemetryAggregate, type TelemetryQuery } from './api.ts';
 import { fill, h, labelled, loading, select } from './dom.ts';
 import { ids } from './ids.ts';
 import { TimeChart } from './time-chart.ts';
@@ -27,7 +27,7 @@ const intervals = [
   { value: '1h', label: '1 hour', ms: 60 * minute },
   { value: '1d', label: '1 day', ms: 24 * 60 * minute },
 ];
-const aggregations = [
+const aggregations: { value: TelemetryAggregate; label: string }[] = [
   { value: 'avg', label: 'Average' },
   { value: 'min', label: 'Minimum' },
   { value: 'max', label: 'Maximum' },
@@ -124,7 +124,9 @@ export class HistoryChart {
           }
         }
       } else {
-        const answer = await this.api.telemetry(this.deviceId, { ...base, interval: this.interval.value, agg: this.agg.value });
+        // The select offers the aggregations above only; its value is read back as one of them.
+        const agg = aggregations.find((option) => option.value === this.agg.value)?.value ?? 'avg';
+        const answer = await this.api.telemetry(this.deviceId, { ...base, interval: this.interval.value, agg });
         points.push(...answer.items);
       }
       if (request !== this.request) return;

@@ -13,10 +13,8 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { Api } from './api.ts';
-import type { Command } from './commands-card.ts';
-import type { DeviceConfigEvent } from './config-card.ts';
 import { loadSession } from './session.ts';
-import type { Alert, DeviceStatusEvent, SubscriptionAck, TelemetryEvent } from './types.ts';
+import type { Alert, Command, DeviceConfigEvent, DeviceStatusEvent, SubscriptionAck, TelemetryEvent } from './types.ts';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 

@@ -5,65 +5,32 @@
  */
 import type { z } from 'zod';
 import type * as messages from '../../shared/messages.ts';
+import type { ApiInput, ApiResponse } from '../../functions/api-routes.ts';
 
-export interface TokenPair {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: string;
-  expiresIn: number;
-}
+// The REST shapes come from the registry's own schemas (functions/api-routes.ts): a field the API renames or drops
+// fails the dashboard's type check instead of reading as undefined in a browser.
 
-export interface Location {
-  lat: number;
-  lon: number;
-  alt?: number;
-}
+export type TokenPair = ApiResponse<'POST /auth/login'>;
 
-export type DeviceStatus = 'active' | 'disabled';
+export type Device = ApiResponse<'GET /devices/{id}'>;
 
-export interface Device {
-  id: string;
-  ownerId: string;
-  name: string;
-  type: string;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  location: Location | null;
-  status: DeviceStatus;
-  online: boolean;
-  lastSeenAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type Location = NonNullable<Device['location']>;
 
-export interface DevicePage {
-  items: Device[];
-  nextCursor: string | null;
-  total: number;
-  /** true when `total` is the server's estimate (over a thousand matches, `count=estimated`). */
-  totalIsEstimate: boolean;
-}
+export type DeviceStatus = Device['status'];
+
+/** One page of `GET /devices`; `totalIsEstimate` is true when `total` is the server's estimate (`count=estimated`). */
+export type DevicePage = ApiResponse<'GET /devices'>;
 
 /** What POST /devices and POST /devices/{id}/token answer: the only moment the token is readable. */
-export interface DeviceWithToken {
-  device: Device;
-  deviceToken: string;
-}
+export type DeviceWithToken = ApiResponse<'POST /devices'>;
 
 export type TelemetryValue = z.output<typeof messages.TelemetryValue>;
 
-/** One value of one key; `count` is there when the query aggregated. */
-export interface TelemetryPoint {
-  key: string;
-  ts: number;
-  value: TelemetryValue;
-  count?: number;
-}
+/** A page of `GET /devices/{id}/telemetry` (and the one of `…/latest`): values of keys, `count` when aggregated. */
+export type TelemetryItems = ApiResponse<'GET /devices/{id}/telemetry'>;
 
-export interface TelemetryItems {
-  items: TelemetryPoint[];
-  nextCursor?: string | null;
-}
+/** One value of one key; `count` is there when the query aggregated. */
+export type TelemetryPoint = TelemetryItems['items'][number];
 
 /** RFC 9457 problem details, as every error of the API comes. */
 export interface ProblemDetails {
@@ -97,33 +64,28 @@ export type CommandEvent = z.output<typeof messages.LiveCommand>;
 /** Every event the relay sends, typed for `Socket<LiveEvents, …>`. */
 export type LiveEvents = messages.LiveEvents;
 
-export type AlertRuleOp = 'gt' | 'lt' | 'outside' | 'nodata';
-
 /** What `POST /devices/{id}/rules` takes. */
-export interface AlertRuleFields {
-  key: string;
-  op: AlertRuleOp;
-  value?: number;
-  low?: number;
-  high?: number;
-  forSeconds?: number;
-}
+export type AlertRuleFields = ApiInput<'POST /devices/{id}/rules'>['body'];
+
+export type AlertRuleOp = AlertRuleFields['op'];
 
 /** The ack of `subscribe` and `unsubscribe`. */
 export type SubscriptionAck = z.output<typeof messages.SubscriptionAck>;
 
 /** `GET /devices/{id}/forecast`: the predicted buckets of one key, with their band. */
-export interface Forecast {
-  key: string;
-  interval: string;
-  horizon: string;
-  model: string;
-  season: number | null;
-  parameters: Record<string, unknown>;
-  sigma: number;
-  confidence: number;
-  fittedOn: number;
-  weather: unknown;
-  points: { ts: number; value: number; lower: number; upper: number }[];
-  notes: string[];
-}
+export type Forecast = ApiResponse<'GET /devices/{id}/forecast'>;
+
+/** A command to a device: what `POST`, `GET /devices/{id}/commands` and the socket's `command` event carry. */
+export type CommandPage = ApiResponse<'GET /devices/{id}/commands'>;
+
+/** What `POST /devices/{id}/commands` takes. */
+export type CommandFields = ApiInput<'POST /devices/{id}/commands'>['body'];
+
+/** `GET /devices/{id}/config`: the desired configuration, the state last reported, and whether they agree. */
+export type DeviceConfigView = ApiResponse<'GET /devices/{id}/config'>;
+
+/** `.desired` of the view, and what `PUT /devices/{id}/config` answers (then `updatedAt` is always set). */
+export type DesiredConfig = DeviceConfigView['desired'];
+
+/** What the device last reported, with the configuration version it says it applied. */
+export type ReportedState = NonNullable<DeviceConfigView['reported']>;
