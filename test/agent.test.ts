@@ -79,6 +79,24 @@ async function standInPlatform(): Promise<StandIn> {
   });
 }
 
+/** Runs the agent program until it exits on its own (killed after 20 s): its exit code and what it logged. */
+async function agentProgramExit(args: string[], token: string): Promise<{ code: unknown; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'end-devices/agent.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, IOTFN_DEVICE_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    return { code, stderr };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
 function recordingLog(): AgentLog & { lines: Array<{ level: string; msg: string; fields: LogFields }> } {
   const lines: Array<{ level: string; msg: string; fields: LogFields }> = [];
   const at = (level: string) => (msg: string, fields: LogFields = {}) => void lines.push({ level, msg, fields });
@@ -382,21 +400,12 @@ buffering('the agent program stops with exit code 2 when --url is not an iotfn p
   });
   await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'end-devices/agent.ts', '--url', url, '--buffer', join(f.dir, 'wrong-url.jsonl')], {
-    cwd: repoRoot,
-    env: { ...process.env, IOTFN_DEVICE_TOKEN: 'dt_test' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    const { code, stderr } = await agentProgramExit(['--url', url, '--buffer', join(f.dir, 'wrong-url.jsonl')], 'dt_test');
     assert.is(code, 2, stderr);
     assert.match(stderr, new RegExp(`${url.replace(/[.]/g, '\\.')} is not an iotfn platform \\(GET /info answered 404\\): check --url`));
     assert.equal(authorizations, [null], 'one request, GET /info, without the token');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
     other.closeAllConnections();
     await new Promise((resolve) => other.close(resolve));
   }
@@ -498,22 +507,13 @@ platform('the agent takes its interval from the device\'s configuration, reports
 
 platform('the agent program stops on a token the platform refuses, with a clear message and exit code 3, buffering nothing', async () => {
   const dir = await mkdtemp(join(os.tmpdir(), 'agent-refused-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'end-devices/agent.ts', '--url', p!.url, '--interval', '0.2', '--buffer', join(dir, 'b.jsonl')], {
-    cwd: repoRoot,
-    env: { ...process.env, IOTFN_DEVICE_TOKEN: `dt_${randomBytes(24).toString('base64url')}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+    const { code, stderr } = await agentProgramExit(['--url', p!.url, '--interval', '0.2', '--buffer', join(dir, 'b.jsonl')], `dt_${randomBytes(24).toString('base64url')}`);
     assert.is(code, 3, stderr);
     assert.match(stderr, /"level":"error","msg":"the platform refuses this device token[^"]*check --token or IOTFN_DEVICE_TOKEN; stopping"/);
     assert.match(stderr, /401/);
     assert.is(await readFile(join(dir, 'b.jsonl'), 'utf8').catch(() => ''), '', 'nothing buffered');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 });
