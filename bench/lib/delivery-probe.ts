@@ -17,7 +17,7 @@
  * message is whose, a figure with `extra` > 0 proves delivery only up to that many messages.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Bus } from '../../shared/ports/bus.ts';
+import type { Bus, DeliveredMessage } from '../../shared/ports/bus.ts';
 import { exchanges } from '../../shared/bus/topology.ts';
 import { runId } from './platform-env.ts';
 
@@ -50,17 +50,37 @@ export async function removeOpenProbes(): Promise<void> {
   await Promise.allSettled([...open].map((probe) => probe.remove()));
 }
 
-export async function openDeliveryProbe(bus: Bus, label: string): Promise<DeliveryProbe> {
+/**
+ * What a probe counts. `bus-messages`: the queue's depth, one per message on the bus (an HTTP request publishes
+ * one). `device-messages`: the device messages inside them, read out of the queue as it goes: the MQTT bridge puts
+ * up to one message of each of its connections into one bus message (telemetry-batcher.ts), so its depth counts
+ * batches, not what the devices were acknowledged for.
+ */
+export type ProbeCounts = 'bus-messages' | 'device-messages';
+
+/** Device messages in one telemetry event: a batch's entries, else the one. */
+function deviceMessagesIn(message: DeliveredMessage): number {
+  const { data } = JSON.parse(message.body.toString('utf8')) as { data?: { messages?: unknown[] } };
+  return Array.isArray(data?.messages) ? data.messages.length : 1;
+}
+
+export async function openDeliveryProbe(bus: Bus, label: string, counts: ProbeCounts = 'bus-messages'): Promise<DeliveryProbe> {
   const queue = `bench.${runId}.${label}`;
   await bus.declareExchange(exchanges.telemetry, 'topic');
   await bus.declareQueue({ name: queue, durable: true, bindings: [{ exchange: exchanges.telemetry, pattern: 'telemetry.#' }] });
   let before = 0;
-  const count = async () => (await bus.queueDepth(queue)) - before;
+  let taken = 0;
+  const total = async (): Promise<number> => {
+    if (counts === 'bus-messages') return bus.queueDepth(queue);
+    while ((await bus.take(queue, 10_000, async (message) => void (taken += deviceMessagesIn(message)))) > 0);
+    return taken;
+  };
+  const count = async () => (await total()) - before;
   const probe: DeliveryProbe = {
     queue,
     count,
     async rebase() {
-      before = await bus.queueDepth(queue);
+      before = await total();
     },
     async settle(sent, timeoutMs) {
       const started = performance.now();
