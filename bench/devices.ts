@@ -10,6 +10,7 @@
  * depends on what an earlier run left; to keep the test database from growing without bound, bench users
  * older than an hour are deleted (their devices cascade) before anything else.
  */
+import { cpuProfileFlags } from './lib/cpu-profile.ts';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -71,7 +72,7 @@ export async function deviceFigures(bench: DeviceBench): Promise<void> {
     await pruneOldBenchUsers(pool);
     const port = await freePort();
     gatewayUrl = `http://127.0.0.1:${port}`;
-    gateway = await startServer('devices-gateway', process.execPath, ['--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...bench.env, PORT: String(port) }, port);
+    gateway = await startServer('devices-gateway', process.execPath, [...cpuProfileFlags('devices-gateway'), '--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...bench.env, PORT: String(port) }, port);
     bus = await createRabbitBus(AMQP_URL, {
       name: `bench-${runId}`,
       log: (msg, err) => progress(`bench bus: ${msg}${err === undefined ? '' : `: ${err instanceof Error ? err.message : String(err)}`}`),

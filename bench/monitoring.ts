@@ -39,6 +39,7 @@
  *
  *   BENCH_ONLY='e2e\.http|live-latency' node --import tsx bench/monitoring.ts
  */
+import { cpuProfileFlags } from './lib/cpu-profile.ts';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -109,8 +110,6 @@ const WATCHDOG_S = 420;
 const env = platformEnv();
 /** BENCH_ONLY=regex runs only the figures whose names match (and the set-up they need). */
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
-/** BENCH_CPU_PROF=directory: where each gateway writes its V8 CPU profile when it is stopped. */
-const cpuProfDir = process.env.BENCH_CPU_PROF || undefined;
 const wanted = (names: readonly string[]): boolean => !only || names.some((name) => only.test(name));
 const failures: string[] = [];
 const benchDevices = new Set<string>();
@@ -155,9 +154,7 @@ interface Gateway {
 
 async function startGateway(name: string, extraEnv: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
-  // A directory per gateway, V8's own file names: tsx's loader thread writes a profile of its own beside the main one.
-  const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}/${name}-${runId}`] : [];
-  const child = await startServer(name, process.execPath, [...profile, '--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...env, ...extraEnv, PORT: String(port) }, port);
+  const child = await startServer(name, process.execPath, [...cpuProfileFlags(name), '--import', 'tsx', 'bin/iotfn.ts', 'dev'], { ...env, ...extraEnv, PORT: String(port) }, port);
   const url = `http://127.0.0.1:${port}`;
   try {
     const credentials = await registerBenchUser(url);
