@@ -96,6 +96,8 @@ function evaluate(name: string, series: number[][]): void {
   for (const [figure, measure] of [['forecast.mae', mae], ['forecast.rmse', rmse]] as const) {
     line({
       bench: figure,
+      // `value` as on every other line: the forecast's own error; `forecast` keeps the name earlier runs used.
+      value: measure(forecast),
       ...context,
       forecast: measure(forecast),
       lastValue: measure(lastValue),
