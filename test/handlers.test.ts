@@ -238,6 +238,35 @@ devices('on the embedded database too, a total above EXACT_UP_TO is the planner\
   assert.equal([exact.body.total, exact.body.totalIsEstimate], [1005, false]);
 });
 
+devices("the planner's estimate is asked once per filter for a few seconds; exact counts and online searches every time", async () => {
+  const fay = await signIn(platform(), 'fay');
+  const devices = Array.from({ length: 3 }, (_, n) => ({ name: `Fay ${n}`, type: 'probe' }));
+  assert.is((await callFunction(bulkAddDevices, { token: fay.accessToken, body: { devices } }, platform())).status, 201);
+  // The same platform, its database counting what the handler asks of it.
+  const asked: string[] = [];
+  const db = platform().db;
+  const counting: Deps = { ...platform(), db: { ...db, query: (sql, params) => (asked.push(sql), db.query(sql, params)) } };
+  const explains = () => asked.filter((sql) => sql.startsWith('EXPLAIN')).length;
+  const counts = () => asked.filter((sql) => /count\(\*\)/.test(sql)).length;
+  const search = async (query: Record<string, string>) => {
+    const res = await callFunction(searchDevices, { token: fay.accessToken, query }, counting);
+    assert.is(res.status, 200, JSON.stringify(res.body));
+    return res.body as { total: number; totalIsEstimate: boolean };
+  };
+  const first = await search({ type: 'probe' });
+  const again = await search({ type: 'probe' });
+  assert.is(explains(), 1, 'the second search of the same filter did not ask the planner again');
+  assert.equal([first.total, again.total], [3, 3], 'the few matches are counted exactly each time');
+  assert.is(counts(), 2, 'and the bounded count ran for each');
+  await search({ type: 'other' });
+  assert.is(explains(), 2, 'another filter asks the planner');
+  await search({ type: 'probe', online: 'false' });
+  await search({ type: 'probe', online: 'false' });
+  assert.is(explains(), 4, 'a search by online state is asked each time');
+  await search({ type: 'probe', count: 'exact' });
+  assert.is(explains(), 4, 'count=exact asks no planner');
+});
+
 devices('search refuses bad query parameters with 400 validation naming each one', async () => {
   const alice = ctx.alice!;
   const res = await callFunction(searchDevices, { token: alice.accessToken, query: { limit: 0, sort: 'colour', status: 'asleep', online: 'maybe' } }, platform());

@@ -12,6 +12,7 @@
  * exits: how often each log message came (ids and numbers folded), so a retry loop is seen without its flood.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -177,3 +178,30 @@ export async function stopAll(): Promise<void> {
 process.once('exit', () => {
   for (const child of running) child.process.kill('SIGKILL');
 });
+
+/** CPU seconds a process has used so far (user + system), from /proc: Linux only, as the bench is. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name; in clock ticks (100 Hz).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Waits until `child` has used less than `busyShare` of a core over each of `windowMs`, or `timeoutMs` passed:
+ * work it took on before (events to digest) no longer competes with what is measured next. Resolves with the
+ * milliseconds waited, and whether it went quiet.
+ */
+export async function waitForQuiet(child: Child, options: { busyShare?: number; windowMs?: number; timeoutMs?: number } = {}): Promise<{ waitedMs: number; quiet: boolean }> {
+  const { busyShare = 0.05, windowMs = 1_000, timeoutMs = 120_000 } = options;
+  const pid = child.process.pid;
+  const started = performance.now();
+  if (pid === undefined) return { waitedMs: 0, quiet: false };
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const share = (cpuSeconds(pid) - before) / (windowMs / 1000);
+    const waitedMs = Math.round(performance.now() - started);
+    if (share < busyShare) return { waitedMs, quiet: true };
+    if (waitedMs > timeoutMs) return { waitedMs, quiet: false };
+  }
+}

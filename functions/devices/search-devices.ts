@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { defineHttpFunction } from '../../shared/function.ts';
 import { Problem } from '../../shared/problem.ts';
 import type { Queryable } from '../../shared/ports/relational.ts';
+import { RecentlyUsed } from '../../shared/recently-used.ts';
 import { decodeCursor, encodeCursor } from '../../shared/cursor.ts';
 import { isStorableText, storableTextMessage } from '../../shared/messages.ts';
 import { Device, DeviceStatus, deviceColumns, toDevice, type DeviceRow } from './model/devices.ts';
@@ -70,15 +71,30 @@ function positionOf(cursor: string, sort: Sort): z.output<typeof Cursor> {
 }
 
 /**
+ * How long this process remembers the planner's estimate for one filter. EXPLAIN answers from the statistics
+ * ANALYZE (autovacuum) last gathered and the table's current size, which move over minutes, not seconds: asking
+ * again for a list page refreshed or paged through (the same filter each time) bought the same number with another
+ * round trip, half the database work of a search. Exact counts (up to EXACT_UP_TO, and `count=exact`) are never
+ * remembered, nor searches by online state, whose filter holds the ids online at this moment.
+ */
+const ESTIMATE_MEMO_MS = 10_000;
+const estimates = new RecentlyUsed<string, { rows: number; until: number }>(1_000);
+
+/**
  * The planner's estimate of the rows a WHERE clause matches: `EXPLAIN (FORMAT JSON)` of the count's query, not
  * run. Its statistics are what ANALYZE (autovacuum) last saw; the caller never answers below what it has seen.
  */
-async function plannedRows(db: Queryable, filter: string, params: unknown[]): Promise<number> {
+async function plannedRows(db: Queryable, filter: string, params: unknown[], remember: boolean): Promise<number> {
+  const key = remember ? `${filter}\n${JSON.stringify(params)}` : undefined;
+  const known = key === undefined ? undefined : estimates.get(key);
+  if (known && known.until > Date.now()) return known.rows;
   const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM devices ${filter}`, params);
   const raw = rows[0]?.['QUERY PLAN'];
   // node-postgres parses the json column; PGlite may hand it over as text.
   const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan?: { 'Plan Rows'?: number } }>;
-  return Math.round(plan[0]?.Plan?.['Plan Rows'] ?? 0);
+  const planned = Math.round(plan[0]?.Plan?.['Plan Rows'] ?? 0);
+  if (key !== undefined) estimates.set(key, { rows: planned, until: Date.now() + ESTIMATE_MEMO_MS });
+  return planned;
 }
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -130,7 +146,7 @@ export default defineHttpFunction({
       }
       // The planner first (no rows read): above the bound its estimate is the answer. A text or tag search reads
       // its matches through a bitmap of all of them, so even a bounded count of one costs what counting all does.
-      const planned = await plannedRows(deps.db, filter, countParams);
+      const planned = await plannedRows(deps.db, filter, countParams, query.online === undefined);
       if (planned > EXACT_UP_TO) return { total: planned, estimated: true };
       // Few by the statistics: counted, up to one past the bound, in case the statistics are behind.
       const { rows: bounded } = await deps.db.query<{ total: string }>(
