@@ -59,6 +59,35 @@ export class DeviceApiError extends Error {
 }
 
 /**
+ * One request to the platform with a bounded wait; the answer's text read either way (so the connection goes back
+ * to the pool). Unreachable, or too slow, is a transient DeviceApiError naming the URL
+ * ("POST cannot reach http://…/telemetry: nothing listens there: is the server running? (ECONNREFUSED)"); an abort
+ * of ours comes through as it was.
+ */
+export async function reachPlatform(method: string, url: string, init: RequestInit, limitMs: number): Promise<{ status: number; text: string }> {
+  let response: Response;
+  try {
+    response = await reach(url, { ...init, method }, limitMs);
+  } catch (error) {
+    if (error instanceof Unreachable) throw new DeviceApiError(`${method} ${error.message}`, undefined, error.timedOut ? 'timeout' : 'network', { cause: error });
+    throw new DeviceApiError(`${method} ${url}: ${(error as Error).message}`, undefined, 'network', { cause: error });
+  }
+  return { status: response.status, text: await response.text().catch(() => '') };
+}
+
+/** An answer's text as JSON matching `schema`; undefined when it is not JSON or not that shape. */
+export function answerAs<S extends z.ZodType>(schema: S, text: string): z.output<S> | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
  * `ready`, when given, is awaited before every request (the agent's GET /info check, platform-check.ts): the token
  * goes nowhere until it resolves, and its failure is this request's.
  */
@@ -73,30 +102,15 @@ export function deviceApi(baseUrl: string, token: string, timeoutMs = 10_000, re
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     // A long poll may take its whole wait before the platform starts answering.
     const limitMs = timeoutMs + (options.waitSeconds ?? 0) * 1000;
-    let response: Response;
-    try {
-      response = await reach(base + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: options.signal }, limitMs);
-    } catch (error) {
-      // "POST cannot reach http://…/telemetry: nothing listens there: is the server running? (ECONNREFUSED)"; an abort of ours, as it was.
-      if (error instanceof Unreachable) throw new DeviceApiError(`${method} ${error.message}`, undefined, error.timedOut ? 'timeout' : 'network', { cause: error });
-      throw new DeviceApiError(`${method} ${path}: ${(error as Error).message}`, undefined, 'network', { cause: error });
-    }
-    // Read the body either way, so the connection goes back to the pool.
-    const text = await response.text().catch(() => '');
-    if (response.status >= 400) throw new DeviceApiError(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`.trim(), response.status, `http ${response.status}`);
-    return { status: response.status, text };
+    const answer = await reachPlatform(method, base + path, { headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: options.signal }, limitMs);
+    if (answer.status >= 400) throw new DeviceApiError(`${method} ${path} answered ${answer.status}: ${answer.text.slice(0, 300)}`.trim(), answer.status, `http ${answer.status}`);
+    return answer;
   }
 
   function parse<S extends z.ZodType>(schema: S, text: string, what: string): z.output<S> {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new DeviceApiError(`${what}: unexpected answer ${text.slice(0, 200)}`, undefined, 'bad answer');
-    return parsed.data;
+    const parsed = answerAs(schema, text);
+    if (parsed === undefined) throw new DeviceApiError(`${what}: unexpected answer ${text.slice(0, 200)}`, undefined, 'bad answer');
+    return parsed;
   }
 
   return {

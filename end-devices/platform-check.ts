@@ -8,8 +8,7 @@
  *   const { version, telemetry } = await platform.confirm();   // remembered once answered
  */
 import { z } from 'zod';
-import { reach, Unreachable } from '../shared/http/reach.ts';
-import { DeviceApiError } from './device-api.ts';
+import { answerAs, DeviceApiError, reachPlatform } from './device-api.ts';
 
 /** What the agent needs of GET /info (functions/devices/platform-info.ts answers more). */
 const PlatformInfo = z.object({
@@ -36,25 +35,13 @@ export function platformCheck(baseUrl: string, timeoutMs: number, onNotAPlatform
   let known: Promise<PlatformInfo> | undefined;
 
   async function ask(): Promise<PlatformInfo> {
-    let response: Response;
-    try {
-      response = await reach(`${base}/info`, {}, timeoutMs);
-    } catch (error) {
-      if (error instanceof Unreachable) throw new DeviceApiError(`GET ${error.message}`, undefined, error.timedOut ? 'timeout' : 'network', { cause: error });
-      throw error;
-    }
-    const text = await response.text().catch(() => '');
-    const transient = new DeviceApiError(`GET ${base}/info answered ${response.status}`, response.status, `http ${response.status}`);
+    // No token: /info is public, and --url is not known to be the platform yet.
+    const { status, text } = await reachPlatform('GET', `${base}/info`, {}, timeoutMs);
+    const transient = new DeviceApiError(`GET ${base}/info answered ${status}`, status, `http ${status}`);
     if (transient.transient) throw transient;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = response.status === 200 ? PlatformInfo.safeParse(json) : undefined;
-    if (parsed?.success) return parsed.data;
-    const reason = `${base} is not an iotfn platform (GET /info answered ${response.status}${response.status === 200 ? ' without the version and telemetry path of one' : ''}): check --url`;
+    const info = status === 200 ? answerAs(PlatformInfo, text) : undefined;
+    if (info) return info;
+    const reason = `${base} is not an iotfn platform (GET /info answered ${status}${status === 200 ? ' without the version and telemetry path of one' : ''}): check --url`;
     onNotAPlatform(reason);
     throw new NotAPlatform(reason);
   }
