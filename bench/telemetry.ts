@@ -33,8 +33,6 @@ import { isHarmless, upsertDeviceAccount } from '../functions/devices/model/dyna
 import { progress, round, type Figure, type RunFigure } from './lib/report.ts';
 import { call } from './signing.ts';
 
-/** Children name their files relative to the repository, wherever the bench was started. */
-
 export interface TelemetryBench {
   figure: RunFigure;
   env: Record<string, string>;
