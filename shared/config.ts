@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { Domain } from './function.ts';
+import type { Retention } from './ports/telemetry-store.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const optionalUrl = (protocols: string[]) =>
@@ -79,8 +80,14 @@ export const configSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   /** Most telemetry entries (`{ts, values}`) one request or MQTT message may carry. */
   TELEMETRY_MAX_POINTS: z.coerce.number().int().positive().default(5000),
-  /** Telemetry older than this disappears by itself. */
+  /** Telemetry points older than this disappear by themselves. */
   TELEMETRY_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+  /**
+   * The per-minute and per-hour rollups of telemetry (count, sum, min, max per key) are kept this long, so charts
+   * of a year still draw after the points are gone. The default is a year and a month, for year-on-year charts;
+   * a value below TELEMETRY_RETENTION_DAYS counts as that.
+   */
+  TELEMETRY_ROLLUP_RETENTION_DAYS: z.coerce.number().int().positive().default(400),
   /**
    * How far ahead of its arrival a telemetry point may be dated (device clocks drift); a point further ahead is
    * refused (400, or a malformed MQTT message), since it would become the latest value and hide the present.
@@ -134,6 +141,12 @@ export const configSchema = z.object({
 });
 
 export type Config = z.output<typeof configSchema>;
+
+/** How long the telemetry store keeps points and rollups: rollups never go before the points they sum up. */
+export function telemetryRetention(config: Pick<Config, 'TELEMETRY_RETENTION_DAYS' | 'TELEMETRY_ROLLUP_RETENTION_DAYS'>): Retention {
+  const retentionDays = config.TELEMETRY_RETENTION_DAYS;
+  return { retentionDays, rollupRetentionDays: Math.max(retentionDays, config.TELEMETRY_ROLLUP_RETENTION_DAYS) };
+}
 
 /**
  * The variables that carry a credential (the URLs embed their service's password), and who may read each: every

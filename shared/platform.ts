@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import { connectionFailures } from './connection-failures.ts';
-import { ConfigError, type Config } from './config.ts';
+import { ConfigError, telemetryRetention, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Relational } from './ports/relational.ts';
 import type { Cache } from './ports/cache.ts';
@@ -139,7 +139,7 @@ export async function createPlatform(config: Config, options: PlatformOptions): 
     else maybeBus = await busFor(config, log);
     await Promise.all([connectDbOnFirstUse ? undefined : checkDb(), connectCacheOnFirstUse ? undefined : checkCache()]);
     maybeTelemetry ??= await telemetryFor(config, db);
-    await maybeTelemetry.prepare({ retentionDays: config.TELEMETRY_RETENTION_DAYS });
+    await maybeTelemetry.prepare(telemetryRetention(config));
   } catch (error) {
     await Promise.allSettled([db.close(), cache.close(), maybeBus?.close(), maybeTelemetry?.close()]);
     throw error;

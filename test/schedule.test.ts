@@ -20,6 +20,7 @@ import { startScheduler } from '../shared/schedule/scheduler.ts';
 import { registerWithFunctionsFramework, takeOverFrameworkServer } from '../shared/http/framework-host.ts';
 import { metricsRegistry } from '../shared/metrics.ts';
 import { eventTypes, exchanges } from '../shared/bus/topology.ts';
+import { telemetryRetention } from '../shared/config.ts';
 import { call, signedInUser, startPlatform, type TestPlatform } from './support/platform.ts';
 import { exitCode, freePort, freshSigningKeyPem, repoRoot, startProcess, waitForHttp, type Started } from './support/processes.ts';
 import { collect, sleep } from './support/bus.ts';
@@ -163,10 +164,14 @@ function workSuite(label: string, embedded: boolean): void {
     const now = Date.now();
     const old = now - (deps.config.TELEMETRY_RETENTION_DAYS + 10) * 86_400_000;
     const recent = now - 86_400_000;
-    await deps.telemetry.write([
-      { messageId: randomUUID(), deviceId, points: [{ ts: old, values: { t: 1 } }] },
-      { messageId: randomUUID(), deviceId, points: [{ ts: recent, values: { t: 2 } }] },
-    ]);
+    // A point past retention is never stored as a point, so the old one is written while the retention was
+    // longer, as if it had been written forty days ago.
+    const retention = telemetryRetention(deps.config);
+    await deps.telemetry.prepare({ ...retention, retentionDays: retention.retentionDays + 20 });
+    await deps.telemetry.write([{ messageId: randomUUID(), deviceId, points: [{ ts: old, values: { t: 1 } }] }]);
+    await deps.telemetry.prepare(retention);
+    await deps.telemetry.write([{ messageId: randomUUID(), deviceId, points: [{ ts: recent, values: { t: 2 } }] }]);
+    assert.is((await deps.telemetry.raw({ deviceId, from: 0, to: now + 1, order: 'asc', limit: 10 })).length, 2);
     await runPass('expireTelemetry', 'expired', embedded);
     const left = await deps.telemetry.raw({ deviceId, from: 0, to: now + 1, order: 'asc', limit: 10 });
     assert.equal(left, [{ key: 't', ts: recent, value: 2 }]);

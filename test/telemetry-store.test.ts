@@ -69,7 +69,7 @@ function onRelational(name: string, open: () => Promise<Relational>): void {
     await store.write([m, kept]);
     // Back-dated, since markers are stamped with the time they were stored.
     await ctx.db.query(`UPDATE telemetry_messages SET stored_at = '1989-06-01T00:00:00Z' WHERE message_id = $1`, [m.messageId]);
-    await store.expire(Date.UTC(1990, 0, 1));
+    await store.expire({ points: Date.UTC(1990, 0, 1), rollups: Date.UTC(1990, 0, 1) });
     assert.equal(await store.write([m, kept]), { written: 1, duplicates: 1 });
   });
 

@@ -107,6 +107,7 @@ const configInCompose: Record<ConfigName, InCompose> = {
   BODY_LIMIT_BYTES: { set: 'env' },
   TELEMETRY_MAX_POINTS: { set: 'env' },
   TELEMETRY_RETENTION_DAYS: { set: 'env' },
+  TELEMETRY_ROLLUP_RETENTION_DAYS: { set: 'env' },
   TELEMETRY_MAX_FUTURE_SKEW_SECONDS: { set: 'env' },
   OPEN_METEO_URL: { set: 'env' },
   OPEN_METEO_TIMEOUT_MS: { set: 'env' },

@@ -2,8 +2,15 @@
  * The telemetry store port: where the monitoring domain keeps device time series and how it reads them.
  *
  * Production adapter: MongoDB (time-series collection, TTL for retention, `$dateTrunc`/`$group` aggregation).
- * PostgreSQL adapter: a table keyed by (device, key, ts), `date_bin` buckets; it also runs on PGlite in the
- * embedded mode. Both pass one contract suite (test/telemetry-store.contract.ts).
+ * PostgreSQL adapter: a table keyed by (device, key, ts) partitioned by day, `date_bin` buckets; it also runs on
+ * PGlite in the embedded mode. Both pass one contract suite (test/telemetry-store.contract.ts).
+ *
+ * Rollups: besides the points, a store keeps per device, key and minute, and per hour, how many values came,
+ * how many were numbers, and their sum, minimum and maximum, kept up to date as points arrive (a point written
+ * again replaces its old value there too). `aggregate` answers from them whenever the interval is a whole
+ * number of minutes or hours, and gives what it would give from the points. They outlive the points
+ * (`rollupRetentionDays`): a range whose points are gone still has its buckets. A point older than the points'
+ * retention when it arrives goes to the rollups only, as if it had expired at once.
  *
  * Times are epoch milliseconds. A point is one value of one key at one time; writing the same device, key
  * and time again replaces the value (as ThingsBoard does), and a message already stored is skipped, so a
@@ -58,10 +65,18 @@ export interface Bucket {
   count: number;
 }
 
+export interface Retention {
+  retentionDays: number;
+  rollupRetentionDays: number;
+}
+
 export interface TelemetryStore {
   readonly kind: 'postgres' | 'mongodb';
-  /** Creates collections/tables and indexes (idempotent). */
-  prepare(options: { retentionDays: number }): Promise<void>;
+  /**
+   * Creates collections/tables and indexes where the store does that itself (idempotent), and takes the
+   * retention settings: points are kept `retentionDays`, rollups `rollupRetentionDays` (at least as long).
+   */
+  prepare(options: Retention): Promise<void>;
   /** Stores messages; returns how many were new and how many were already stored (skipped). */
   write(messages: readonly TelemetryMessage[]): Promise<{ written: number; duplicates: number }>;
   /** Raw values ordered by (ts, key) in the asked order, at most `limit`. */
@@ -74,8 +89,12 @@ export interface TelemetryStore {
   deleteRange(query: { deviceId: string; keys?: string[]; from?: number; to?: number }): Promise<number>;
   /** Removes everything of a device. */
   deleteDevice(deviceId: string): Promise<void>;
-  /** Removes values older than the cutoff (retention); a no-op where the store expires data itself (TTL). */
-  expire(cutoff: number): Promise<number>;
+  /**
+   * The retention pass: removes points older than `points` and rollup buckets older than `rollups`, where the
+   * store does not expire data itself (TTL); returns about how many points went. Stores that remove whole days
+   * keep a day until all of it is past the cutoff, and make the coming days' room here.
+   */
+  expire(cutoffs: { points: number; rollups: number }): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

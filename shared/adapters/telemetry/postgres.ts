@@ -1,9 +1,20 @@
 /**
  * The telemetry store port over PostgreSQL, through the relational port, so it runs on a server (`pg`) and on
- * PGlite alike. Tables come from migration 0003_telemetry; retention is `expire`, called on a schedule.
+ * PGlite alike. Tables come from migrations 0003 and 0007: points in `telemetry`, partitioned by UTC day, and
+ * rollups per minute and per hour in `telemetry_rollup_1m` / `_1h`, partitioned by month.
  *
  *   const telemetry = createPostgresTelemetryStore(db);   // db: Relational, already migrated
+ *   await telemetry.prepare({ retentionDays: 30, rollupRetentionDays: 400 });
  *   await telemetry.write([{ messageId, deviceId, points: [{ ts: Date.now(), values: { temp: 21.5 } }] }]);
+ *
+ * Rollups are kept in the same transaction as the points. A bucket that only gained new points is merged
+ * (counts and sums added, min/max widened) from what the INSERT returned; a bucket where a point was written
+ * again (last write wins) is rebuilt from the points, since an old minimum cannot be taken back out of a min.
+ * Writers of one device take a lock on it first, so a rebuild reads every committed point of its buckets and
+ * no merge of another writer lands in between.
+ *
+ * Partitions: a write makes the partitions of the days (and months) it touches, once per process; the hourly
+ * retention pass drops whole days and makes the next days' ahead of time, so writers rarely have to.
  *
  * Device ids are uuids (the devices domain's ids); keys sort bytewise (`COLLATE "C"`), as MongoDB sorts them.
  */
@@ -11,6 +22,7 @@ import type { Queryable, Relational } from '../../ports/relational.ts';
 import type {
   Aggregation,
   Bucket,
+  Retention,
   StoredValue,
   TelemetryMessage,
   TelemetryStore,
@@ -19,10 +31,18 @@ import type {
 
 /** Rows per INSERT: large enough to amortise the round trip, small enough to keep the parameter arrays modest. */
 const INSERT_CHUNK = 20_000;
-/** Rows per DELETE, so retention and device removal never hold one huge transaction. */
+/** Rows per DELETE, so device removal never holds one huge transaction. */
 const DELETE_BATCH = 50_000;
-/** Devices per expiry round: each round deletes through the (device_id, ts) index. */
-const EXPIRE_DEVICES = 1_000;
+/** Days of partitions the retention pass makes ahead of today, so no writer makes one at midnight. */
+const DAYS_AHEAD = 2;
+/** Advisory lock class of "a writer of this device" (two-int advisory locks; the object is hashtext(device id)). */
+const DEVICE_LOCK_CLASS = 7104;
+/** How long the retention pass waits for a lock before giving up until the next pass. */
+const RETENTION_LOCK_TIMEOUT = '5s';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 /** Exact for whole milliseconds: the interval product is computed in integer microseconds. */
 const fromMs = (param: string): string => `timestamptz 'epoch' + ${param} * interval '1 millisecond'`;
@@ -35,7 +55,60 @@ interface ValueRow {
   str: string | null;
 }
 
-const aggregates: Record<Aggregation, string> = {
+/** How one rollup level's columns come from its source rows: the points, or the finer level's buckets. */
+interface RollupSource {
+  table: string;
+  at: string;
+  count: string;
+  numCount: string;
+  sum: string;
+  min: string;
+  max: string;
+}
+
+interface RollupLevel {
+  table: string;
+  widthMs: number;
+  width: string;
+  from: RollupSource;
+}
+
+const pointsSource: RollupSource = {
+  table: 'telemetry',
+  at: 'ts',
+  count: 'count(*)::int',
+  numCount: 'count(num)::int',
+  sum: 'sum(num)',
+  min: 'min(num)',
+  max: 'max(num)',
+};
+
+/** Buckets of a level summed up: what a coarser level, or a query, makes of them. */
+const bucketsSource = (table: string): RollupSource => ({
+  table,
+  at: 'bucket',
+  count: 'sum(count)::int',
+  numCount: 'sum(num_count)::int',
+  sum: 'sum(sum)',
+  min: 'min(min)',
+  max: 'max(max)',
+});
+
+const minutes: RollupLevel = { table: 'telemetry_rollup_1m', widthMs: MINUTE, width: "interval '1 minute'", from: pointsSource };
+const hours: RollupLevel = { table: 'telemetry_rollup_1h', widthMs: HOUR, width: "interval '1 hour'", from: bucketsSource(minutes.table) };
+/** Coarsest first: a query uses the coarsest level whose width divides its interval. */
+const levels = [hours, minutes] as const;
+
+/** Each aggregation over a level's buckets; null where the buckets hold no number, as over the points. */
+const rollupAggregates: Record<Aggregation, string> = {
+  avg: 'sum(sum) / nullif(sum(num_count), 0)',
+  min: 'min(min)',
+  max: 'max(max)',
+  sum: 'sum(sum)',
+  count: 'sum(count)::float8',
+};
+
+const pointAggregates: Record<Aggregation, string> = {
   avg: 'avg(num)',
   min: 'min(num)',
   max: 'max(num)',
@@ -44,11 +117,74 @@ const aggregates: Record<Aggregation, string> = {
 };
 
 export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
+  let retention: Retention | undefined;
+  const partitions = createPartitionCache(db);
+
+  /** Points dated before this go to the rollups only: their day is past retention (or about to be dropped). */
+  const pointsHorizon = (now: number): number => (retention ? floorTo(now - retention.retentionDays * DAY, DAY) : -Infinity);
+  /** Points dated before this are not kept at all: the rollups' month is past their retention. */
+  const rollupsHorizon = (now: number): number => (retention ? monthStart(now - retention.rollupRetentionDays * DAY) : -Infinity);
+
+  async function writeOnce(messages: Map<string, TelemetryMessage>, repeatedInCall: number) {
+    const now = Date.now();
+    const [keepPoints, keepRollups] = [pointsHorizon(now), rollupsHorizon(now)];
+    const days = new Set<number>();
+    const months = new Set<number>();
+    for (const message of messages.values()) {
+      for (const { ts } of message.points) {
+        if (ts >= keepPoints) days.add(floorTo(ts, DAY));
+        if (ts >= keepRollups) months.add(monthStart(ts));
+      }
+    }
+    // Before the transaction: making a partition is DDL, whose locks should not wait on (or hold up) the write.
+    await partitions.ensure([...[...days].map((start) => ({ table: 'telemetry', start })), ...[...months].flatMap((start) => levels.map(({ table }) => ({ table, start })))]);
+
+    return db.transaction(async (tx) => {
+      // Sorted (as everything below), so concurrent writers take locks in the same order.
+      const ids = [...messages.keys()].sort();
+      await lockDevices(tx, ids.map((id) => messages.get(id)!.deviceId));
+      const { rows } = await tx.query<{ message_id: string }>(
+        `INSERT INTO telemetry_messages (message_id, device_id)
+         SELECT * FROM unnest($1::text[], $2::uuid[])
+         ON CONFLICT DO NOTHING RETURNING message_id`,
+        [ids, ids.map((id) => messages.get(id)!.deviceId)],
+      );
+      const fresh = new Set(rows.map((row) => row.message_id));
+
+      // One row per (device, key, ts): ON CONFLICT DO UPDATE refuses to touch a row twice in one statement,
+      // and the later value in the call is the one that must win.
+      const points = new Map<string, PointRow>();
+      for (const message of messages.values()) {
+        if (!fresh.has(message.messageId)) continue;
+        for (const point of message.points) {
+          if (point.ts < keepRollups) continue;
+          for (const [key, value] of Object.entries(point.values)) {
+            points.set(`${message.deviceId}\u0000${key}\u0000${point.ts}`, pointRow(message.deviceId, key, point.ts, value));
+          }
+        }
+      }
+      const sorted = [...points.values()].sort(comparePoints);
+      const stored = sorted.filter((row) => row.ts >= keepPoints);
+      const rolledOnly = sorted.filter((row) => row.ts < keepPoints);
+      const rewritten: Cell[] = [];
+      for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
+        rewritten.push(...(await insertPoints(tx, stored.slice(start, start + INSERT_CHUNK))));
+      }
+      for (let start = 0; start < rolledOnly.length; start += INSERT_CHUNK) {
+        await mergeIntoRollups(tx, rolledOnly.slice(start, start + INSERT_CHUNK));
+      }
+      await rebuildRollups(tx, rewritten);
+      return { written: fresh.size, duplicates: messages.size - fresh.size + repeatedInCall };
+    });
+  }
+
   return {
     kind: 'postgres',
 
-    async prepare() {
-      // The schema is migration 0003, applied when the platform starts; retention is `expire`.
+    async prepare(options) {
+      // The schema is the migrations', applied when the platform starts: nothing here reaches the database, so
+      // a function process that never touches telemetry never opens a connection for it.
+      retention = { retentionDays: options.retentionDays, rollupRetentionDays: Math.max(options.retentionDays, options.rollupRetentionDays) };
     },
 
     async write(messages) {
@@ -56,35 +192,14 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       for (const message of messages) if (!unique.has(message.messageId)) unique.set(message.messageId, message);
       const repeatedInCall = messages.length - unique.size;
       if (unique.size === 0) return { written: 0, duplicates: 0 };
-
-      return db.transaction(async (tx) => {
-        // Sorted (as the points are below), so concurrent writers take row locks in the same order.
-        const ids = [...unique.keys()].sort();
-        const { rows } = await tx.query<{ message_id: string }>(
-          `INSERT INTO telemetry_messages (message_id, device_id)
-           SELECT * FROM unnest($1::text[], $2::uuid[])
-           ON CONFLICT DO NOTHING RETURNING message_id`,
-          [ids, ids.map((id) => unique.get(id)!.deviceId)],
-        );
-        const fresh = new Set(rows.map((row) => row.message_id));
-
-        // One row per (device, key, ts): ON CONFLICT DO UPDATE refuses to touch a row twice in one statement,
-        // and the later value in the call is the one that must win.
-        const points = new Map<string, PointRow>();
-        for (const message of unique.values()) {
-          if (!fresh.has(message.messageId)) continue;
-          for (const point of message.points) {
-            for (const [key, value] of Object.entries(point.values)) {
-              points.set(`${message.deviceId}\u0000${key}\u0000${point.ts}`, pointRow(message.deviceId, key, point.ts, value));
-            }
-          }
-        }
-        const sorted = [...points.values()].sort(comparePoints);
-        for (let start = 0; start < sorted.length; start += INSERT_CHUNK) {
-          await insertPoints(tx, sorted.slice(start, start + INSERT_CHUNK));
-        }
-        return { written: fresh.size, duplicates: unique.size - fresh.size + repeatedInCall };
-      });
+      try {
+        return await writeOnce(unique, repeatedInCall);
+      } catch (error) {
+        // A partition this process made (or found) was dropped since, by retention or by hand: find out again.
+        if (!isMissingPartition(error)) throw error;
+        partitions.forget();
+        return writeOnce(unique, repeatedInCall);
+      }
     },
 
     async raw(query) {
@@ -118,15 +233,28 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       assertInterval(query.intervalMs);
       const params: unknown[] = [query.deviceId, new Date(query.from), new Date(query.to), query.intervalMs];
       const keys = query.keys?.length ? `AND key = ANY($${params.push(query.keys)}::text[])` : '';
-      const { rows } = await db.query<{ key: string; bucket: Date; value: number | null; count: number }>(
-        `SELECT key, date_bin($4::float8 * interval '1 millisecond', ts, timestamptz 'epoch') AS bucket,
-                ${aggregates[query.agg]} AS value, count(*)::float8 AS count
-         FROM telemetry
-         WHERE device_id = $1 AND ts >= $2 AND ts < $3 ${keys}
-         GROUP BY key, bucket
-         ORDER BY key COLLATE "C", bucket`,
-        params,
-      );
+      const bucket = (column: string) => `date_bin($4::float8 * interval '1 millisecond', ${column}, timestamptz 'epoch')`;
+      // The coarsest rollup whose buckets fit the interval's answers the whole buckets of [from, to); the points
+      // answer the cut ends before and after them, so the result is what the points alone would give.
+      const level = levels.find((candidate) => query.intervalMs % candidate.widthMs === 0);
+      const lo = level && Math.ceil(query.from / level.widthMs) * level.widthMs;
+      const hi = level && Math.floor(query.to / level.widthMs) * level.widthMs;
+      const sql =
+        level && lo !== undefined && hi !== undefined && lo < hi
+          ? `WITH parts AS (
+               SELECT key, bucket AS at, count, num_count, sum, min, max FROM ${level.table}
+               WHERE device_id = $1 AND bucket >= $${params.push(new Date(lo))} AND bucket < $${params.push(new Date(hi))} ${keys}
+               UNION ALL
+               SELECT key, ts, 1, (num IS NOT NULL)::int, num, num, num FROM telemetry
+               WHERE device_id = $1 AND ((ts >= $2 AND ts < $${params.length - 1}) OR (ts >= $${params.length} AND ts < $3)) ${keys}
+             )
+             SELECT key, ${bucket('at')} AS bucket, ${rollupAggregates[query.agg]} AS value, sum(count)::float8 AS count
+             FROM parts GROUP BY key, 2 ORDER BY key COLLATE "C", 2`
+          : `SELECT key, ${bucket('ts')} AS bucket, ${pointAggregates[query.agg]} AS value, count(*)::float8 AS count
+             FROM telemetry
+             WHERE device_id = $1 AND ts >= $2 AND ts < $3 ${keys}
+             GROUP BY key, 2 ORDER BY key COLLATE "C", 2`;
+      const { rows } = await db.query<{ key: string; bucket: Date; value: number | null; count: number }>(sql, params);
       return rows.map((row): Bucket => ({ key: row.key, ts: row.bucket.getTime(), value: row.value, count: row.count }));
     },
 
@@ -161,27 +289,37 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       if (query.from !== undefined) where.push(`ts >= $${params.push(new Date(query.from))}`);
       if (query.to !== undefined) where.push(`ts < $${params.push(new Date(query.to))}`);
       if (query.keys?.length) where.push(`key = ANY($${params.push(query.keys)}::text[])`);
-      return deleteInBatches(db, 'telemetry', where.join(' AND '), params);
+      const removed = await deleteInBatches(db, 'telemetry', where.join(' AND '), params);
+      await db.transaction((tx) => forgetRange(tx, query, pointsHorizon(Date.now())));
+      return removed;
     },
 
     async deleteDevice(deviceId) {
       await deleteInBatches(db, 'telemetry', 'device_id = $1', [deviceId]);
+      for (const { table } of levels) await deleteInBatches(db, table, 'device_id = $1', [deviceId]);
       await deleteInBatches(db, 'telemetry_messages', 'device_id = $1', [deviceId]);
     },
 
-    async expire(cutoff) {
-      const before = new Date(cutoff);
-      let removed = 0;
-      // Device by device through the (device_id, ts) index: a plain `ts < cutoff` has no index to use,
-      // and batches found by scanning the heap would rescan it from the start every time.
-      let after: string | undefined;
-      for (;;) {
-        const devices = await devicePage(db, after);
-        if (devices.length === 0) break;
-        removed += await deleteInBatches(db, 'telemetry', 'device_id = ANY($1::uuid[]) AND ts < $2', [devices, before]);
-        after = devices[devices.length - 1];
-      }
-      await deleteInBatches(db, 'telemetry_messages', 'stored_at < $1', [before]);
+    async expire(cutoffs) {
+      const now = Date.now();
+      const removed = await db.transaction(async (tx) => {
+        // Dropping a partition waits for the queries reading the table; past this it tries again next pass
+        // rather than hold up every writer queued behind it.
+        await tx.query(`SET LOCAL lock_timeout = '${RETENTION_LOCK_TIMEOUT}'`);
+        const dropped = await tx.query<{ row_count: string }>(`SELECT row_count FROM telemetry_partitions_drop('telemetry', $1)`, [new Date(cutoffs.points)]);
+        for (const { table } of levels) {
+          await tx.query(`SELECT count(*) FROM telemetry_partitions_drop($1, $2)`, [table, new Date(Math.min(cutoffs.rollups, cutoffs.points))]);
+        }
+        return dropped.rows.reduce((sum, row) => sum + Number(row.row_count), 0);
+      });
+      partitions.forget();
+      // The markers of messages stored before the cutoff: a redelivery that late is long settled.
+      await deleteInBatches(db, 'telemetry_messages', 'stored_at < $1', [new Date(cutoffs.points)]);
+      const today = floorTo(now, DAY);
+      await partitions.ensure([
+        ...Array.from({ length: DAYS_AHEAD + 1 }, (_, i) => ({ table: 'telemetry', start: today + i * DAY })),
+        ...levels.flatMap(({ table }) => [monthStart(now), monthStart(monthStart(now) + 32 * DAY)].map((start) => ({ table, start }))),
+      ]);
       return removed;
     },
 
@@ -191,6 +329,52 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       // The relational store belongs to whoever created it, and may serve other ports.
     },
   };
+}
+
+/**
+ * The partitions this process knows exist, so a write asks for the ones it needs only the first time.
+ * Making them is telemetry_partitions_ensure's (migration 0007): the one place partitions are named and made.
+ */
+function createPartitionCache(db: Queryable) {
+  const known = new Set<string>();
+  const name = (p: { table: string; start: number }) => `${p.table}@${p.start}`;
+  return {
+    async ensure(wanted: ReadonlyArray<{ table: string; start: number }>): Promise<void> {
+      const missing = wanted.filter((p) => !known.has(name(p))).sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : a.start - b.start));
+      if (missing.length === 0) return;
+      await db.query(
+        `SELECT telemetry_partitions_ensure(t, CASE WHEN t = 'telemetry' THEN 'day' ELSE 'month' END, s, s + interval '1 millisecond')
+         FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS p(t, s, i) ORDER BY i`,
+        [missing.map((p) => p.table), missing.map((p) => new Date(p.start))],
+      );
+      for (const p of missing) known.add(name(p));
+    },
+    forget(): void {
+      known.clear();
+    },
+  };
+}
+
+/** "no partition of relation … found for row": PostgreSQL's check_violation for a row no partition takes. */
+function isMissingPartition(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === '23514' && typeof message === 'string' && message.includes('no partition');
+}
+
+const floorTo = (ms: number, width: number): number => Math.floor(ms / width) * width;
+
+function monthStart(ms: number): number {
+  const date = new Date(ms);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+}
+
+/** Every writer of these devices waits for the others: see the module comment. */
+async function lockDevices(tx: Queryable, deviceIds: readonly string[]): Promise<void> {
+  await tx.query(
+    `SELECT count(pg_advisory_xact_lock(${DEVICE_LOCK_CLASS}, h))
+     FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest($1::text[]) AS d ORDER BY h) AS ordered`,
+    [[...new Set(deviceIds)]],
+  );
 }
 
 interface PointRow {
@@ -223,22 +407,153 @@ function pointRow(deviceId: string, key: string, ts: number, value: TelemetryVal
 const comparePoints = (a: PointRow, b: PointRow): number =>
   a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : a.ts - b.ts;
 
-/** Last write wins: a value of another type clears the column the old one was in. */
-async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<void> {
-  await tx.query(
-    `INSERT INTO telemetry (device_id, key, ts, num, bool, str)
-     SELECT d, k, ${fromMs('t')}, n, b, s
-     FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::bool[], $6::text[]) AS p(d, k, t, n, b, s)
-     ON CONFLICT (device_id, key, ts) DO UPDATE SET num = excluded.num, bool = excluded.bool, str = excluded.str`,
-    [
-      rows.map((row) => row.deviceId),
-      rows.map((row) => row.key),
-      rows.map((row) => row.ts),
-      rows.map((row) => row.num),
-      rows.map((row) => row.bool),
-      rows.map((row) => row.str),
-    ],
+/** A rollup bucket to rebuild: device, key and bucket start (ms). */
+interface Cell {
+  deviceId: string;
+  key: string;
+  bucket: number;
+}
+
+const pointColumns = (rows: readonly PointRow[]): unknown[] => [
+  rows.map((row) => row.deviceId),
+  rows.map((row) => row.key),
+  rows.map((row) => row.ts),
+  rows.map((row) => row.num),
+  rows.map((row) => row.bool),
+  rows.map((row) => row.str),
+];
+
+const POINTS = `unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::bool[], $6::text[]) AS p(d, k, t, n, b, s)`;
+
+/**
+ * Stores points (last write wins: a value of another type clears the column the old one was in) and merges
+ * them into the rollups; returns the minute buckets where a point was written again, which need a rebuild.
+ */
+async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<Cell[]> {
+  // Which points replace a stored one is read before the INSERT in the same statement (one snapshot): the
+  // device lock keeps other writers of these devices out, so what it reads is what the INSERT meets.
+  const { rows: rewritten } = await tx.query<{ device_id: string; key: string; bucket: number }>(
+    mergeIntoRollupsSql(`
+      p AS (SELECT d, k, ${fromMs('t')} AS ts, n, b, s FROM ${POINTS}),
+      stored AS (SELECT t.device_id, t.key, t.ts FROM p JOIN telemetry t ON t.device_id = p.d AND t.key = p.k AND t.ts = p.ts),
+      up AS (
+        INSERT INTO telemetry (device_id, key, ts, num, bool, str) SELECT d, k, ts, n, b, s FROM p
+        ON CONFLICT (device_id, key, ts) DO UPDATE SET num = excluded.num, bool = excluded.bool, str = excluded.str
+        RETURNING device_id, key, ts, num
+      ),
+      changed AS (
+        SELECT up.device_id, up.key, up.ts, up.num, stored.ts IS NULL AS fresh
+        FROM up LEFT JOIN stored ON stored.device_id = up.device_id AND stored.key = up.key AND stored.ts = up.ts
+      )`),
+    pointColumns(rows),
   );
+  return rewritten.map((row) => ({ deviceId: row.device_id, key: row.key, bucket: row.bucket }));
+}
+
+/** Points too old for the points table (past its retention) still count in the rollups they fall in. */
+async function mergeIntoRollups(tx: Queryable, rows: PointRow[]): Promise<void> {
+  await tx.query(
+    mergeIntoRollupsSql(`changed AS (SELECT d AS device_id, k AS key, ${fromMs('t')} AS ts, n AS num, true AS fresh FROM ${POINTS})`),
+    pointColumns(rows),
+  );
+}
+
+const rollupColumns = 'device_id, key, bucket, count, num_count, sum, min, max';
+const columnsOf = (source: RollupSource): string =>
+  `${source.count} AS count, ${source.numCount} AS num_count, ${source.sum} AS sum, ${source.min} AS min, ${source.max} AS max`;
+
+/**
+ * `changes` are WITH definitions, the last named `changed`, which yields (device_id, key, ts, num, fresh): points
+ * just stored, `fresh` unless they replaced one (a data-modifying WITH must sit at the top level, hence not nested).
+ * Buckets of fresh points only are merged into both levels; the statement returns the minutes that were not.
+ */
+function mergeIntoRollupsSql(changes: string): string {
+  const merge = (table: string, from: string) => `
+    INSERT INTO ${table} AS r (${rollupColumns})
+    SELECT ${rollupColumns} FROM ${from} WHERE fresh
+    ON CONFLICT (device_id, key, bucket) DO UPDATE SET
+      count = r.count + excluded.count, num_count = r.num_count + excluded.num_count,
+      sum = coalesce(r.sum + excluded.sum, r.sum, excluded.sum),
+      min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
+  const group = (level: RollupLevel, from: string) => `
+    SELECT device_id, key, date_bin(${level.width}, ${level.from.at}, timestamptz 'epoch') AS bucket, bool_and(fresh) AS fresh,
+           ${columnsOf(level.from)}
+    FROM ${from} GROUP BY 1, 2, 3`;
+  return `WITH ${changes},
+    m AS (${group(minutes, 'changed')}),
+    h AS (${group(hours, 'm')}),
+    m_merged AS (${merge(minutes.table, 'm')}),
+    h_merged AS (${merge(hours.table, 'h')})
+    SELECT device_id, key, extract(epoch FROM bucket)::float8 * 1000 AS bucket FROM m WHERE NOT fresh`;
+}
+
+/** Rebuilds these minute buckets from the points, then their hours from the minutes. */
+async function rebuildRollups(tx: Queryable, cells: readonly Cell[]): Promise<void> {
+  if (cells.length === 0) return;
+  const listed = (list: readonly Cell[]) => ({
+    sql: `SELECT DISTINCT d, k, ${fromMs('b')} AS b FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS c(d, k, b)`,
+    params: [list.map((c) => c.deviceId), list.map((c) => c.key), list.map((c) => c.bucket)],
+  });
+  await rebuild(tx, minutes, listed(cells));
+  await rebuild(tx, hours, listed(cells.map((cell) => ({ ...cell, bucket: floorTo(cell.bucket, HOUR) }))));
+}
+
+/**
+ * Sets each bucket `cells` names (rows d, k, b) to what its source holds now: updated, or removed where the
+ * source holds nothing in it any more.
+ */
+async function rebuild(tx: Queryable, level: RollupLevel, cells: { sql: string; params: unknown[] }): Promise<void> {
+  const source = level.from;
+  await tx.query(
+    `WITH cells AS (${cells.sql}),
+     fresh AS (
+       SELECT c.d AS device_id, c.k AS key, c.b AS bucket, ${columnsOf(source)}
+       FROM cells c JOIN ${source.table} s
+         ON s.device_id = c.d AND s.key = c.k AND s.${source.at} >= c.b AND s.${source.at} < c.b + ${level.width}
+       GROUP BY c.d, c.k, c.b
+     ),
+     kept AS (
+       INSERT INTO ${level.table} (${rollupColumns}) SELECT ${rollupColumns} FROM fresh
+       ON CONFLICT (device_id, key, bucket) DO UPDATE SET count = excluded.count, num_count = excluded.num_count,
+         sum = excluded.sum, min = excluded.min, max = excluded.max
+     )
+     DELETE FROM ${level.table} r USING cells c
+     WHERE r.device_id = c.d AND r.key = c.k AND r.bucket = c.b
+       AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.device_id = c.d AND f.key = c.k AND f.bucket = c.b)`,
+    cells.params,
+  );
+}
+
+/**
+ * The rollups after deleteRange removed the points of a range: buckets within the points' retention are rebuilt
+ * from the points left; older ones, whose points are gone, are removed where the range covers them whole (one
+ * it cuts keeps what it holds: nothing is left to tell the two parts apart).
+ */
+async function forgetRange(
+  tx: Queryable,
+  query: { deviceId: string; keys?: string[]; from?: number; to?: number },
+  pointsHorizon: number,
+): Promise<void> {
+  await lockDevices(tx, [query.deviceId]);
+  for (const level of [minutes, hours]) {
+    const scope = (params: unknown[]): string[] => [
+      'device_id = $1',
+      ...(query.keys?.length ? [`key = ANY($${params.push(query.keys)}::text[])`] : []),
+    ];
+    const params: unknown[] = [query.deviceId];
+    const recent = scope(params);
+    const from = Math.max(floorTo(query.from ?? -Infinity, level.widthMs), pointsHorizon);
+    if (Number.isFinite(from)) recent.push(`bucket >= $${params.push(new Date(from))}`);
+    if (query.to !== undefined) recent.push(`bucket < $${params.push(new Date(query.to))}`);
+    await rebuild(tx, level, { sql: `SELECT device_id AS d, key AS k, bucket AS b FROM ${level.table} WHERE ${recent.join(' AND ')}`, params });
+
+    if (!Number.isFinite(pointsHorizon) || (query.from ?? -Infinity) >= pointsHorizon) continue;
+    const end = Math.min(query.to ?? Infinity, pointsHorizon);
+    const oldParams: unknown[] = [query.deviceId];
+    const old = [...scope(oldParams), `bucket <= $${oldParams.push(new Date(end - level.widthMs))}`];
+    if (query.from !== undefined) old.push(`bucket >= $${oldParams.push(new Date(Math.ceil(query.from / level.widthMs) * level.widthMs))}`);
+    await tx.query(`DELETE FROM ${level.table} WHERE ${old.join(' AND ')}`, oldParams);
+  }
 }
 
 function storedValue(row: ValueRow): StoredValue {
@@ -272,19 +587,4 @@ async function deleteInBatches(db: Queryable, table: string, where: string, para
     total += deleted;
     if (seen < DELETE_BATCH) return total;
   }
-}
-
-/** The next devices holding telemetry, in id order: a loose index scan, one probe per device. */
-async function devicePage(db: Queryable, after: string | undefined): Promise<string[]> {
-  const { rows } = await db.query<{ device_id: string }>(
-    `WITH RECURSIVE walk AS (
-       (SELECT device_id FROM telemetry ${after ? 'WHERE device_id > $1' : ''} ORDER BY device_id LIMIT 1)
-       UNION ALL
-       SELECT (SELECT t.device_id FROM telemetry t WHERE t.device_id > walk.device_id ORDER BY t.device_id LIMIT 1)
-       FROM walk WHERE walk.device_id IS NOT NULL
-     )
-     SELECT device_id FROM walk WHERE device_id IS NOT NULL LIMIT ${EXPIRE_DEVICES}`,
-    after ? [after] : [],
-  );
-  return rows.map((row) => row.device_id);
 }
