@@ -15,12 +15,33 @@ import { createPostgresTelemetryStore } from '../shared/adapters/telemetry/postg
 import { markersCollection } from '../shared/adapters/telemetry/mongo-queries.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import type { Relational } from '../shared/ports/relational.ts';
+import type { Bucket, StoredValue } from '../shared/ports/telemetry-store.ts';
 import { services } from './support/services.ts';
 import { telemetryStoreContract } from './telemetry-store.contract.ts';
 
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** Midnight UTC two days ago: inside any retention, so a retention job on the same server leaves it alone. */
 const RECENT = Math.floor(Date.now() / DAY) * DAY - 2 * DAY;
+
+/** The buckets the port defines, computed from points read back: what the rollups must agree with. */
+function bucketsOf(points: readonly StoredValue[], intervalMs: number, agg: 'sum' | 'min' | 'max' | 'count'): Bucket[] {
+  const groups = new Map<string, { key: string; ts: number; all: StoredValue['value'][] }>();
+  for (const p of points) {
+    const ts = Math.floor(p.ts / intervalMs) * intervalMs;
+    const group = groups.get(`${p.key}@${ts}`) ?? { key: p.key, ts, all: [] };
+    groups.set(`${p.key}@${ts}`, group);
+    group.all.push(p.value);
+  }
+  return [...groups.values()]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.ts - b.ts))
+    .map(({ key, ts, all }) => {
+      const numbers = all.filter((v): v is number => typeof v === 'number');
+      const value = agg === 'count' ? all.length : numbers.length === 0 ? null : agg === 'sum' ? numbers.reduce((a, b) => a + b, 0) : Math[agg](...numbers);
+      return { key, ts, value, count: all.length };
+    });
+}
 
 /** A migrated relational store; `close` is for the contract's cleanup, since the telemetry store does not own it. */
 async function migrated(open: () => Promise<Relational>): Promise<{ db: Relational; close: () => Promise<void> }> {
@@ -99,6 +120,63 @@ function onRelational(name: string, open: () => Promise<Relational>): void {
     assert.ok(failed, 'a null value is refused');
     assert.equal(await store.latest(deviceId), []);
     assert.equal(await store.write([good]), { written: 1, duplicates: 0 });
+  });
+
+  specific('concurrent writers of the same device and minutes, rewriting each other, leave rollups equal to the points', async (ctx) => {
+    const store = createPostgresTelemetryStore(ctx.db);
+    const deviceId = randomUUID();
+    ctx.devices.push(deviceId);
+    // Four writers at once (the ingest trigger's concurrency) on the same minutes but never the same point, so no
+    // row lock on a point orders them: two rewrite their own points round after round (each rewrite rebuilds the
+    // minute), two add new points (each merged into the minute). The points themselves are the oracle.
+    const start = RECENT + 3 * HOUR;
+    const writer = (w: number) => async () => {
+      for (let round = 0; round < 12; round += 1) {
+        const rewriting = w < 2;
+        const points = Array.from({ length: 120 }, (_, i) => ({
+          ts: start + i * 1_000 + (rewriting ? w : 2 + (w - 2) * 12 + round) * 7,
+          values: { v: ((w * 7 + round * 3 + i) % 40) / 4, ...((i + round) % 5 === w ? { s: 'x' } : {}) },
+        }));
+        await store.write([{ messageId: `race-${randomUUID()}`, deviceId, points }]);
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map((w) => writer(w)()));
+    const from = start - 17_000;
+    const to = start + 120 * 1_000 + 17_000;
+    const points = await store.raw({ deviceId, from, to, order: 'asc', limit: 10_000 });
+    for (const intervalMs of [MINUTE, HOUR]) {
+      for (const agg of ['sum', 'min', 'max', 'count'] as const) {
+        const buckets = await store.aggregate({ deviceId, from, to, intervalMs, agg });
+        assert.equal(buckets, bucketsOf(points, intervalMs, agg), `${agg} per ${intervalMs / MINUTE} min`);
+      }
+    }
+  });
+
+  specific('a write into a day whose partition another process dropped makes it again', async (ctx) => {
+    const store = createPostgresTelemetryStore(ctx.db);
+    const deviceId = randomUUID();
+    ctx.devices.push(deviceId);
+    // A day of its own far ahead, so dropping its partition touches no one else's data.
+    const day = Math.floor(Date.now() / DAY) * DAY + 200 * DAY;
+    const partition = `telemetry_p${new Date(day).toISOString().slice(0, 10).replaceAll('-', '')}`;
+    await store.write([{ messageId: `day-${randomUUID()}`, deviceId, points: [{ ts: day + HOUR, values: { a: 1 } }] }]);
+    await ctx.db.query(`DROP TABLE ${partition}`);
+    // This store still believes the partition is there; its INSERT finds no partition, and it recovers.
+    assert.equal(await store.write([{ messageId: `day-${randomUUID()}`, deviceId, points: [{ ts: day + 2 * HOUR, values: { a: 2 } }] }]), { written: 1, duplicates: 0 });
+    assert.equal(await store.raw({ deviceId, from: day, to: day + DAY, order: 'asc', limit: 10 }), [{ key: 'a', ts: day + 2 * HOUR, value: 2 }]);
+    await ctx.db.query(`DROP TABLE ${partition}`);
+  });
+
+  specific('the retention pass makes the partitions of the coming days', async (ctx) => {
+    const store = createPostgresTelemetryStore(ctx.db);
+    await store.expire({ points: Date.UTC(1990, 0, 1), rollups: Date.UTC(1990, 0, 1) });
+    const today = Math.floor(Date.now() / DAY) * DAY;
+    const names = [0, 1, 2].map((i) => `telemetry_p${new Date(today + i * DAY).toISOString().slice(0, 10).replaceAll('-', '')}`);
+    const { rows } = await ctx.db.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'telemetry'::regclass AND c.relname = ANY($1::text[])`,
+      [names],
+    );
+    assert.equal(rows.map((r) => r.name).sort(), names);
   });
 
   specific.run();

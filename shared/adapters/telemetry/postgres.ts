@@ -7,17 +7,19 @@
  *   await telemetry.prepare({ retentionDays: 30, rollupRetentionDays: 400 });
  *   await telemetry.write([{ messageId, deviceId, points: [{ ts: Date.now(), values: { temp: 21.5 } }] }]);
  *
- * Rollups are kept in the same transaction as the points. A bucket that only gained new points is merged
- * (counts and sums added, min/max widened) from what the INSERT returned; a bucket where a point was written
- * again (last write wins) is rebuilt from the points, since an old minimum cannot be taken back out of a min.
- * Writers of one device take a lock on it first, so a rebuild reads every committed point of its buckets and
- * no merge of another writer lands in between.
+ * Rollups are kept in the same transaction as the points. New points are merged into their buckets (counts
+ * and sums added, min/max widened) in the statement that inserts them; a point written again (last write wins)
+ * has its buckets rebuilt from the points, since an old minimum cannot be taken back out of a min. Writers of a
+ * device take a lock on it first (an advisory lock, devices in one order): a rebuild then reads every committed
+ * point of its buckets with no other writer's merge landing in between, and writers that would otherwise lock a
+ * device's point and rollup rows in opposite orders never deadlock. Writers of different devices never wait.
  *
  * Partitions: a write makes the partitions of the days (and months) it touches, once per process; the hourly
  * retention pass drops whole days and makes the next days' ahead of time, so writers rarely have to.
  *
  * Device ids are uuids (the devices domain's ids); keys sort bytewise (`COLLATE "C"`), as MongoDB sorts them.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queryable, Relational } from '../../ports/relational.ts';
 import type {
   Aggregation,
@@ -37,6 +39,8 @@ const DELETE_BATCH = 50_000;
 const DAYS_AHEAD = 2;
 /** Advisory lock class of "a writer of this device" (two-int advisory locks; the object is hashtext(device id)). */
 const DEVICE_LOCK_CLASS = 7104;
+/** Tries of one write: a deadlock or a partition dropped under it rolls it back whole, and it starts again. */
+const WRITE_ATTEMPTS = 5;
 /** How long the retention pass waits for a lock before giving up until the next pass. */
 const RETENTION_LOCK_TIMEOUT = '5s';
 
@@ -140,7 +144,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
     await partitions.ensure([...[...days].map((start) => ({ table: 'telemetry', start })), ...[...months].flatMap((start) => levels.map(({ table }) => ({ table, start })))]);
 
     return db.transaction(async (tx) => {
-      // Sorted (as everything below), so concurrent writers take locks in the same order.
+      // Sorted (as the points below), so concurrent writers take locks in the same order.
       const ids = [...messages.keys()].sort();
       await lockDevices(tx, ids.map((id) => messages.get(id)!.deviceId));
       const { rows } = await tx.query<{ message_id: string }>(
@@ -166,14 +170,14 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       const sorted = [...points.values()].sort(comparePoints);
       const stored = sorted.filter((row) => row.ts >= keepPoints);
       const rolledOnly = sorted.filter((row) => row.ts < keepPoints);
-      const rewritten: Cell[] = [];
+      const replacing: PointRow[] = [];
       for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
-        rewritten.push(...(await insertPoints(tx, stored.slice(start, start + INSERT_CHUNK))));
+        replacing.push(...(await insertPoints(tx, stored.slice(start, start + INSERT_CHUNK))));
       }
       for (let start = 0; start < rolledOnly.length; start += INSERT_CHUNK) {
         await mergeIntoRollups(tx, rolledOnly.slice(start, start + INSERT_CHUNK));
       }
-      await rebuildRollups(tx, rewritten);
+      await replacePoints(tx, replacing);
       return { written: fresh.size, duplicates: messages.size - fresh.size + repeatedInCall };
     });
   }
@@ -192,13 +196,22 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       for (const message of messages) if (!unique.has(message.messageId)) unique.set(message.messageId, message);
       const repeatedInCall = messages.length - unique.size;
       if (unique.size === 0) return { written: 0, duplicates: 0 };
-      try {
-        return await writeOnce(unique, repeatedInCall);
-      } catch (error) {
-        // A partition this process made (or found) was dropped since, by retention or by hand: find out again.
-        if (!isMissingPartition(error)) throw error;
-        partitions.forget();
-        return writeOnce(unique, repeatedInCall);
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await writeOnce(unique, repeatedInCall);
+        } catch (error) {
+          if (attempt >= WRITE_ATTEMPTS) throw error;
+          if (isMissingPartition(error)) {
+            // A partition this process made (or found) was dropped since, by retention or by hand: find out again.
+            partitions.forget();
+          } else if (isDeadlock(error)) {
+            // Writers rewriting each other's points lock rows of both tables in no common order; PostgreSQL
+            // rolled this one back whole, so it can start again (after a pause that differs between them).
+            await sleep(Math.random() * 20 * attempt);
+          } else {
+            throw error;
+          }
+        }
       }
     },
 
@@ -355,17 +368,15 @@ function createPartitionCache(db: Queryable) {
   };
 }
 
+/** deadlock_detected: PostgreSQL chose this transaction to roll back. */
+function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '40P01';
+}
+
 /** "no partition of relation … found for row": PostgreSQL's check_violation for a row no partition takes. */
 function isMissingPartition(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return code === '23514' && typeof message === 'string' && message.includes('no partition');
-}
-
-const floorTo = (ms: number, width: number): number => Math.floor(ms / width) * width;
-
-function monthStart(ms: number): number {
-  const date = new Date(ms);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
 }
 
 /** Every writer of these devices waits for the others: see the module comment. */
@@ -375,6 +386,13 @@ async function lockDevices(tx: Queryable, deviceIds: readonly string[]): Promise
      FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest($1::text[]) AS d ORDER BY h) AS ordered`,
     [[...new Set(deviceIds)]],
   );
+}
+
+const floorTo = (ms: number, width: number): number => Math.floor(ms / width) * width;
+
+function monthStart(ms: number): number {
+  const date = new Date(ms);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
 }
 
 interface PointRow {
@@ -423,37 +441,58 @@ const pointColumns = (rows: readonly PointRow[]): unknown[] => [
   rows.map((row) => row.str),
 ];
 
-const POINTS = `unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::bool[], $6::text[]) AS p(d, k, t, n, b, s)`;
+/** pointColumns as rows p(d, k, t, n, b, s, i): i numbers them from 1 in the order given. */
+const POINTS = `unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::bool[], $6::text[]) WITH ORDINALITY AS p(d, k, t, n, b, s, i)`;
 
 /**
- * Stores points (last write wins: a value of another type clears the column the old one was in) and merges
- * them into the rollups; returns the minute buckets where a point was written again, which need a rebuild.
+ * Inserts the points that are new and merges them into the rollups, in one statement; returns the points
+ * already stored at the same device, key and time, which replacePoints writes over.
  */
-async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<Cell[]> {
-  // Which points replace a stored one is read before the INSERT in the same statement (one snapshot): the
-  // device lock keeps other writers of these devices out, so what it reads is what the INSERT meets.
-  const { rows: rewritten } = await tx.query<{ device_id: string; key: string; bucket: number }>(
+async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<PointRow[]> {
+  // ON CONFLICT DO NOTHING rather than DO UPDATE: what RETURNING gives is then exactly the new points.
+  const { rows: taken } = await tx.query<{ i: number }>(
     mergeIntoRollupsSql(`
-      p AS (SELECT d, k, ${fromMs('t')} AS ts, n, b, s FROM ${POINTS}),
-      stored AS (SELECT t.device_id, t.key, t.ts FROM p JOIN telemetry t ON t.device_id = p.d AND t.key = p.k AND t.ts = p.ts),
-      up AS (
+      p AS (SELECT d, k, ${fromMs('t')} AS ts, n, b, s, i FROM ${POINTS}),
+      added AS (
         INSERT INTO telemetry (device_id, key, ts, num, bool, str) SELECT d, k, ts, n, b, s FROM p
-        ON CONFLICT (device_id, key, ts) DO UPDATE SET num = excluded.num, bool = excluded.bool, str = excluded.str
+        ON CONFLICT (device_id, key, ts) DO NOTHING
         RETURNING device_id, key, ts, num
-      ),
-      changed AS (
-        SELECT up.device_id, up.key, up.ts, up.num, stored.ts IS NULL AS fresh
-        FROM up LEFT JOIN stored ON stored.device_id = up.device_id AND stored.key = up.key AND stored.ts = up.ts
-      )`),
+      )`, 'added') + `
+    SELECT (p.i - 1)::int AS i FROM p
+    WHERE NOT EXISTS (SELECT 1 FROM added a WHERE a.device_id = p.d AND a.key = p.k AND a.ts = p.ts)`,
     pointColumns(rows),
   );
-  return rewritten.map((row) => ({ deviceId: row.device_id, key: row.key, bucket: row.bucket }));
+  return taken.map(({ i }) => rows[i]!);
+}
+
+/**
+ * Writes over stored points (last write wins: a value of another type clears the column the old one was in)
+ * and rebuilds their buckets. A point deleted in the meantime is inserted again, as new.
+ */
+async function replacePoints(tx: Queryable, rows: PointRow[]): Promise<void> {
+  let pending = rows;
+  const touched: Cell[] = [];
+  while (pending.length > 0) {
+    const { rows: updated } = await tx.query<{ i: number }>(
+      `UPDATE telemetry t SET num = p.n, bool = p.b, str = p.s
+       FROM ${POINTS}
+       WHERE t.device_id = p.d AND t.key = p.k AND t.ts = ${fromMs('p.t')}
+       RETURNING (p.i - 1)::int AS i`,
+      pointColumns(pending),
+    );
+    const done = new Set(updated.map(({ i }) => i));
+    for (const i of done) touched.push({ deviceId: pending[i]!.deviceId, key: pending[i]!.key, bucket: floorTo(pending[i]!.ts, MINUTE) });
+    const gone = pending.filter((_, i) => !done.has(i));
+    pending = gone.length > 0 ? await insertPoints(tx, gone) : [];
+  }
+  await rebuildRollups(tx, touched);
 }
 
 /** Points too old for the points table (past its retention) still count in the rollups they fall in. */
 async function mergeIntoRollups(tx: Queryable, rows: PointRow[]): Promise<void> {
   await tx.query(
-    mergeIntoRollupsSql(`changed AS (SELECT d AS device_id, k AS key, ${fromMs('t')} AS ts, n AS num, true AS fresh FROM ${POINTS})`),
+    mergeIntoRollupsSql(`added AS (SELECT d AS device_id, k AS key, ${fromMs('t')} AS ts, n AS num FROM ${POINTS})`, 'added') +
+      ' SELECT 1',
     pointColumns(rows),
   );
 }
@@ -463,28 +502,26 @@ const columnsOf = (source: RollupSource): string =>
   `${source.count} AS count, ${source.numCount} AS num_count, ${source.sum} AS sum, ${source.min} AS min, ${source.max} AS max`;
 
 /**
- * `changes` are WITH definitions, the last named `changed`, which yields (device_id, key, ts, num, fresh): points
- * just stored, `fresh` unless they replaced one (a data-modifying WITH must sit at the top level, hence not nested).
- * Buckets of fresh points only are merged into both levels; the statement returns the minutes that were not.
+ * The WITH part of a statement that merges new points into both rollup levels: `changes` are WITH definitions,
+ * one of them (`added`) yielding the new points' (device_id, key, ts, num). The caller adds the main query.
+ * (A data-modifying WITH must sit at the top level, so `changes` cannot be one nested definition.)
  */
-function mergeIntoRollupsSql(changes: string): string {
+function mergeIntoRollupsSql(changes: string, added: string): string {
   const merge = (table: string, from: string) => `
     INSERT INTO ${table} AS r (${rollupColumns})
-    SELECT ${rollupColumns} FROM ${from} WHERE fresh
+    SELECT ${rollupColumns} FROM ${from}
     ON CONFLICT (device_id, key, bucket) DO UPDATE SET
       count = r.count + excluded.count, num_count = r.num_count + excluded.num_count,
       sum = coalesce(r.sum + excluded.sum, r.sum, excluded.sum),
       min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
   const group = (level: RollupLevel, from: string) => `
-    SELECT device_id, key, date_bin(${level.width}, ${level.from.at}, timestamptz 'epoch') AS bucket, bool_and(fresh) AS fresh,
-           ${columnsOf(level.from)}
+    SELECT device_id, key, date_bin(${level.width}, ${level.from.at}, timestamptz 'epoch') AS bucket, ${columnsOf(level.from)}
     FROM ${from} GROUP BY 1, 2, 3`;
   return `WITH ${changes},
-    m AS (${group(minutes, 'changed')}),
+    m AS (${group(minutes, added)}),
     h AS (${group(hours, 'm')}),
     m_merged AS (${merge(minutes.table, 'm')}),
-    h_merged AS (${merge(hours.table, 'h')})
-    SELECT device_id, key, extract(epoch FROM bucket)::float8 * 1000 AS bucket FROM m WHERE NOT fresh`;
+    h_merged AS (${merge(hours.table, 'h')})`;
 }
 
 /** Rebuilds these minute buckets from the points, then their hours from the minutes. */
@@ -500,7 +537,7 @@ async function rebuildRollups(tx: Queryable, cells: readonly Cell[]): Promise<vo
 
 /**
  * Sets each bucket `cells` names (rows d, k, b) to what its source holds now: updated, or removed where the
- * source holds nothing in it any more.
+ * source holds nothing in it any more. The caller holds the lock of the buckets' devices.
  */
 async function rebuild(tx: Queryable, level: RollupLevel, cells: { sql: string; params: unknown[] }): Promise<void> {
   const source = level.from;
