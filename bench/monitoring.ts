@@ -14,7 +14,11 @@
  *                                      one device sends 100 requests/s × 10 points (1,000 points/s): 1,000
  *                                      requests/s × 1 point was more than two shared cores could send and serve
  *   monitoring.live-latency.coalesce-100.p50/.p99   the same with the default coalescing window
- *   monitoring.query.{43k,1m}.p50/.p99 GET /devices/{id}/telemetry?interval=1h&agg=avg over 30 days of history
+ *   monitoring.query.{43k,1m,10m}.p50/.p99  GET /devices/{id}/telemetry?interval=1h&agg=avg over 30 days of history
+ *                                      (10m: the device is one of ten with a million points each)
+ *   monitoring.store.raw-insert        PostgreSQL's own INSERT … SELECT into the telemetry table: e2e.http's limit
+ *   monitoring.retention.drop-day      dropping one day's partition of a million points, as expireTelemetry does
+ *   monitoring.retention.delete-day    a DELETE of as many rows, as it did before partitions
  *   relay.memory-per-1000-sockets      resident memory of `iotfn relay` for 1,000 idle authenticated clients
  *
  * "Stored" means counted in the telemetry table by the bench's own connection, not accepted by an API: the
@@ -40,6 +44,7 @@
  *   BENCH_ONLY='e2e\.http|live-latency' node --import tsx bench/monitoring.ts
  */
 import { cpuProfileFlags } from './lib/cpu-profile.ts';
+import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,6 +107,8 @@ const LIVE_S = 8;
 /** One per core: queries in parallel as a few dashboards would make them, without measuring mostly queueing. */
 const QUERY_CONNECTIONS = 2;
 const DAY_MS = 86_400_000;
+/** Points of the day the retention figures drop, and of the day they delete. */
+const RETENTION_DAY_POINTS = 1_000_000;
 const RELAY_SOCKETS = 1_000;
 const RELAY_BATCH = 100;
 /** Hard stop for the whole run, whatever hangs: everything above plus start-ups, seeding and clean-up, with room. */
@@ -601,33 +608,44 @@ async function liveLatencyFigures(gateway: Gateway, prefix: string, coalesceMs: 
 }
 
 /**
- * Thirty days of history straight into the table (generate_series), for devices made through the API, then
- * GET /devices/{id}/telemetry?interval=1h&agg=avg under autocannon: 720 hourly buckets of one key either way.
+ * Thirty days of history straight into the table (generate_series), for devices made through the API, its
+ * rollups rebuilt as after any bulk load, then GET /devices/{id}/telemetry?interval=1h&agg=avg under autocannon:
+ * 720 hourly buckets of one key either way.
  *   43k: one point a minute (43,200).   1m: one point every 2.592 s (1,000,000), the same key, the same 30 days.
+ *   10m: ten devices of a million points each (10,000,000 in the table); the query asks for the last one's.
+ * The seed of the first million is also `monitoring.store.raw-insert`: what PostgreSQL inserts into the telemetry
+ * table by itself, the limit beside `monitoring.e2e.http`.
  */
 async function queryFigures(gateway: Gateway): Promise<void> {
   const sets = [
-    // Seconds of load each: the 1m query takes about half a second, so it runs longer for enough samples.
-    { label: '43k', rows: 43_200, stepMs: 60_000, seconds: 5 },
-    { label: '1m', rows: 1_000_000, stepMs: 2_592, seconds: 10 },
+    { label: '43k', rows: 43_200, stepMs: 60_000, seconds: 5, devices: 1 },
+    { label: '1m', rows: 1_000_000, stepMs: 2_592, seconds: 5, devices: 1 },
+    { label: '10m', rows: 1_000_000, stepMs: 2_592, seconds: 5, devices: 10 },
   ] as const;
   const names = sets.flatMap((s) => [`monitoring.query.${s.label}.p50`, `monitoring.query.${s.label}.p99`]);
   // Seeding a million rows is most of this step's time: none of it when no query figure is asked for.
   if (!wanted(names)) return;
-  let seeded: Array<{ label: string; rows: number; stepMs: number; seconds: number; device: BenchDevice; seedS: number }>;
+  let seeded: Array<{ label: string; rows: number; stepMs: number; seconds: number; devices: number; device: BenchDevice; seedS: number; rollupS: number }>;
   // Whole hours, so the hourly buckets line up with the series: 720 full buckets.
   const to = Math.floor(Date.now() / 3_600_000) * 3_600_000;
   const from = to - 30 * DAY_MS;
   try {
     const db = requireStore();
-    const devices = await createDevices(gateway, 'query', sets.length);
     seeded = [];
-    for (const [i, set] of sets.entries()) {
-      const started = performance.now();
-      const rows = await db.seedSeries(devices[i]!.id, TELEMETRY_KEY, from, set.stepMs, set.rows);
-      if (rows !== set.rows) throw new Error(`seeded ${rows} rows, expected ${set.rows}`);
-      seeded.push({ ...set, device: devices[i]!, seedS: round((performance.now() - started) / 1000, 2) });
-      progress(`seeded ${set.rows} points in ${seeded.at(-1)!.seedS} s`);
+    for (const set of sets) {
+      if (!wanted([`monitoring.query.${set.label}.p50`, `monitoring.query.${set.label}.p99`])) continue;
+      const devices = await createDevices(gateway, `query-${set.label}`, set.devices);
+      let seedS = 0;
+      let rollupS = 0;
+      for (const device of devices) {
+        const seed = await db.seedSeries(device.id, TELEMETRY_KEY, from, set.stepMs, set.rows);
+        if (seed.rows !== set.rows) throw new Error(`seeded ${seed.rows} rows, expected ${set.rows}`);
+        seedS += seed.insertS;
+        rollupS += seed.rollupS;
+        if (set.label === '1m') await rawInsertFigure(seed);
+      }
+      seeded.push({ ...set, device: devices.at(-1)!, seedS: round(seedS, 2), rollupS: round(rollupS, 2) });
+      progress(`seeded ${set.rows * set.devices} points in ${round(seedS, 1)} s, rolled up in ${round(rollupS, 1)} s`);
     }
     await db.analyze();
   } catch (error) {
@@ -653,10 +671,12 @@ async function queryFigures(gateway: Gateway): Promise<void> {
         unit: 'ms' as const,
         query: 'keys=temperature&from=<30 days ago>&to=<now>&interval=1h&agg=avg',
         points: set.rows,
+        pointsInTable: set.rows * set.devices,
         pointEveryMs: set.stepMs,
         keys: 1,
         buckets: answer.items.length,
         seedS: set.seedS,
+        rollupS: set.rollupS,
         reqPerS: round(latencies.length / run.elapsedS, 1),
         connections: QUERY_CONNECTIONS,
         durationS: set.seconds,
@@ -674,6 +694,53 @@ async function queryFigures(gateway: Gateway): Promise<void> {
       ];
     });
   }
+}
+
+/** The first million-point seed, as a figure: PostgreSQL's own insert rate into the telemetry table. */
+async function rawInsertFigure(seed: { rows: number; insertS: number }): Promise<void> {
+  await figures(['monitoring.store.raw-insert'], async () => [
+    {
+      bench: 'monitoring.store.raw-insert',
+      value: round(seed.rows / seed.insertS, 1),
+      unit: 'points/s',
+      rows: seed.rows,
+      seconds: round(seed.insertS, 2),
+      how: 'one INSERT … SELECT generate_series of one key, into the day partitions (primary key + (device_id, ts) index), no rollups',
+    },
+  ]);
+}
+
+/**
+ * Retention by partitions: one day of RETENTION_DAY_POINTS points dropped whole (what expireTelemetry does),
+ * beside a DELETE of the same number of rows of another day (what it did before partitions). Both days are in
+ * 2001, older than anything else in the table, so the drop removes only the bench's day.
+ */
+async function retentionFigures(): Promise<void> {
+  const names = ['monitoring.retention.drop-day', 'monitoring.retention.delete-day'];
+  if (!wanted(names)) return;
+  const db = requireStore();
+  const day = Date.UTC(2001, 0, 1);
+  const deviceId = randomUUID();
+  const stepMs = DAY_MS / RETENTION_DAY_POINTS;
+  await figures(names, async () => {
+    await db.seedSeries(deviceId, TELEMETRY_KEY, day, stepMs, RETENTION_DAY_POINTS);
+    await db.seedSeries(deviceId, TELEMETRY_KEY, day + DAY_MS, stepMs, RETENTION_DAY_POINTS);
+    await db.analyze();
+    const deleteStarted = performance.now();
+    const deleted = await db.deleteRange(deviceId, day + DAY_MS, day + 2 * DAY_MS);
+    const deleteMs = performance.now() - deleteStarted;
+    const dropStarted = performance.now();
+    const dropped = await db.dropDaysBefore(day + DAY_MS);
+    const dropMs = performance.now() - dropStarted;
+    await db.dropDaysBefore(day + 2 * DAY_MS);
+    await db.deleteTelemetry([deviceId]);
+    if (deleted !== RETENTION_DAY_POINTS) throw new Error(`deleted ${deleted} rows, expected ${RETENTION_DAY_POINTS}`);
+    const context = { unit: 'ms' as const, points: RETENTION_DAY_POINTS };
+    return [
+      { bench: 'monitoring.retention.drop-day', value: round(dropMs, 1), ...context, dropped, how: 'telemetry_partitions_drop: the day partition dropped whole' },
+      { bench: 'monitoring.retention.delete-day', value: round(deleteMs, 1), ...context, how: 'DELETE of the same number of rows of the day after, by device and time' },
+    ];
+  });
 }
 
 /** RSS moves with the garbage collector's rhythm; the median of a few samples half a second apart moves less. */
@@ -770,7 +837,8 @@ async function liveGatewayFigures(): Promise<void> {
 /** Everything that runs against the gateway with the default coalescing window. */
 async function gatewayFigures(): Promise<void> {
   const names = ['monitoring.e2e.http', 'monitoring.ingest.bus', 'monitoring.e2e.mqtt', 'monitoring.live-latency.coalesce-100.p50', 'monitoring.live-latency.coalesce-100.p99',
-    'monitoring.query.43k.p50', 'monitoring.query.43k.p99', 'monitoring.query.1m.p50', 'monitoring.query.1m.p99', 'relay.memory-per-1000-sockets'];
+    'monitoring.query.43k.p50', 'monitoring.query.43k.p99', 'monitoring.query.1m.p50', 'monitoring.query.1m.p99', 'monitoring.query.10m.p50', 'monitoring.query.10m.p99',
+    'monitoring.store.raw-insert', 'monitoring.retention.drop-day', 'monitoring.retention.delete-day', 'relay.memory-per-1000-sockets'];
   if (!wanted(names)) return;
   let gateway: Gateway;
   try {
@@ -785,6 +853,7 @@ async function gatewayFigures(): Promise<void> {
     await e2eMqttFigure(gateway);
     await liveLatencyFigures(gateway, 'monitoring.live-latency.coalesce-100', 100);
     await queryFigures(gateway);
+    await retentionFigures();
     await relayMemoryFigure(gateway.token);
     const { errorLines, warnLines } = gateway.child;
     if (errorLines > 0 || warnLines > 0) progress(`gateway logged ${errorLines} error and ${warnLines} warn lines in all`);

@@ -152,6 +152,65 @@ function onRelational(name: string, open: () => Promise<Relational>): void {
     }
   });
 
+  specific('a rebuild waits for a merge into its bucket that lands while it runs, and counts it', async (ctx) => {
+    if (ctx.db.kind === 'pglite') {
+      // One backend runs one transaction at a time: two writers cannot overlap there.
+      console.log('  (skipped on PGlite: its transactions never overlap)');
+      return;
+    }
+    const deviceId = randomUUID();
+    ctx.devices.push(deviceId);
+    const minute = RECENT + 5 * HOUR;
+    const write = (db: Relational, ts: number, v: number) =>
+      createPostgresTelemetryStore(db).write([{ messageId: `gate-${randomUUID()}`, deviceId, points: [{ ts, values: { v } }] }]);
+    await write(ctx.db, minute + 1_000, 1);
+
+    // A second writer whose transaction holds at its COMMIT: its new point is merged into the minute, uncommitted.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let second: Promise<unknown> | undefined;
+    const startSecond = () =>
+      new Promise<void>((merged) => {
+        const held: Relational = {
+          ...ctx.db,
+          transaction: (work) => ctx.db.transaction(async (tx) => {
+            const result = await work(tx);
+            merged();
+            await gate;
+            return result;
+          }),
+        };
+        second = write(held, minute + 2_000, 10);
+      });
+    // The first point written again: its minute is rebuilt. Right after the rebuild has claimed its rows, before
+    // it reads the points, the second writer merges its point and holds.
+    let claimed = false;
+    const paused: Relational = {
+      ...ctx.db,
+      transaction: (work) => ctx.db.transaction((tx) => work({
+        async query<R>(sql: string, params?: readonly unknown[]) {
+          const result = await tx.query<R>(sql, params);
+          // The claim: placeholders inserted into the minute rollup (the merge of new points inserts `AS r`).
+          if (!claimed && sql.includes('INSERT INTO telemetry_rollup_1m (') && sql.includes('DO NOTHING')) {
+            claimed = true;
+            await startSecond();
+            setTimeout(open, 300);
+          }
+          return result;
+        },
+      })),
+    };
+    await write(paused, minute + 1_000, 2);
+    await second;
+    assert.ok(claimed, 'the rewrite rebuilt its minute');
+    const store = createPostgresTelemetryStore(ctx.db);
+    const sums = await store.aggregate({ deviceId, from: minute, to: minute + MINUTE, intervalMs: MINUTE, agg: 'sum' });
+    assert.equal(sums, [{ key: 'v', ts: minute, value: 12, count: 2 }]);
+    assert.equal(await store.aggregate({ deviceId, from: minute - 5 * MINUTE, to: minute + HOUR, intervalMs: HOUR, agg: 'sum' }), [
+      { key: 'v', ts: minute, value: 12, count: 2 },
+    ]);
+  });
+
   specific('a write into a day whose partition another process dropped makes it again', async (ctx) => {
     const store = createPostgresTelemetryStore(ctx.db);
     const deviceId = randomUUID();

@@ -9,10 +9,12 @@
  *
  * Rollups are kept in the same transaction as the points. New points are merged into their buckets (counts
  * and sums added, min/max widened) in the statement that inserts them; a point written again (last write wins)
- * has its buckets rebuilt from the points, since an old minimum cannot be taken back out of a min. Writers of a
- * device take a lock on it first (an advisory lock, devices in one order): a rebuild then reads every committed
- * point of its buckets with no other writer's merge landing in between, and writers that would otherwise lock a
- * device's point and rollup rows in opposite orders never deadlock. Writers of different devices never wait.
+ * has its buckets rebuilt from the points, since an old minimum cannot be taken back out of a min. Concurrent
+ * writers stay exact without a lock of their own: a merge is one atomic upsert of the bucket's row, and a rebuild
+ * first claims and locks the rows it rebuilds (in statements of their own) and only then reads the points, so it
+ * sees every merge committed before, and every later merge waits for it and adds to what it wrote. Writers of
+ * the same buckets take their rows in one order (devices, keys, buckets; minutes before hours); where they still
+ * meet in opposite orders across statements, PostgreSQL rolls one back and it writes again.
  *
  * Partitions: a write makes the partitions of the days (and months) it touches, once per process; the hourly
  * retention pass drops whole days and makes the next days' ahead of time, so writers rarely have to.
@@ -37,8 +39,6 @@ const INSERT_CHUNK = 20_000;
 const DELETE_BATCH = 50_000;
 /** Days of partitions the retention pass makes ahead of today, so no writer makes one at midnight. */
 const DAYS_AHEAD = 2;
-/** Advisory lock class of "a writer of this device" (two-int advisory locks; the object is hashtext(device id)). */
-const DEVICE_LOCK_CLASS = 7104;
 /** Tries of one write: a deadlock or a partition dropped under it rolls it back whole, and it starts again. */
 const WRITE_ATTEMPTS = 5;
 /** How long the retention pass waits for a lock before giving up until the next pass. */
@@ -146,7 +146,6 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
     return db.transaction(async (tx) => {
       // Sorted (as the points below), so concurrent writers take locks in the same order.
       const ids = [...messages.keys()].sort();
-      await lockDevices(tx, ids.map((id) => messages.get(id)!.deviceId));
       const { rows } = await tx.query<{ message_id: string }>(
         `INSERT INTO telemetry_messages (message_id, device_id)
          SELECT * FROM unnest($1::text[], $2::uuid[])
@@ -205,8 +204,8 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
             // A partition this process made (or found) was dropped since, by retention or by hand: find out again.
             partitions.forget();
           } else if (isDeadlock(error)) {
-            // Writers rewriting each other's points lock rows of both tables in no common order; PostgreSQL
-            // rolled this one back whole, so it can start again (after a pause that differs between them).
+            // Writers of the same buckets met in opposite orders (see the module comment); PostgreSQL rolled this
+            // one back whole, so it can start again (after a pause that differs between them).
             await sleep(Math.random() * 20 * attempt);
           } else {
             throw error;
@@ -303,7 +302,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       if (query.to !== undefined) where.push(`ts < $${params.push(new Date(query.to))}`);
       if (query.keys?.length) where.push(`key = ANY($${params.push(query.keys)}::text[])`);
       const removed = await deleteInBatches(db, 'telemetry', where.join(' AND '), params);
-      await db.transaction((tx) => forgetRange(tx, query, pointsHorizon(Date.now())));
+      await db.transaction((tx) => refreshRange(tx, query, pointsHorizon(Date.now())));
       return removed;
     },
 
@@ -377,15 +376,6 @@ function isDeadlock(error: unknown): boolean {
 function isMissingPartition(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return code === '23514' && typeof message === 'string' && message.includes('no partition');
-}
-
-/** Every writer of these devices waits for the others: see the module comment. */
-async function lockDevices(tx: Queryable, deviceIds: readonly string[]): Promise<void> {
-  await tx.query(
-    `SELECT count(pg_advisory_xact_lock(${DEVICE_LOCK_CLASS}, h))
-     FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest($1::text[]) AS d ORDER BY h) AS ordered`,
-    [[...new Set(deviceIds)]],
-  );
 }
 
 const floorTo = (ms: number, width: number): number => Math.floor(ms / width) * width;
@@ -509,18 +499,22 @@ const columnsOf = (source: RollupSource): string =>
 function mergeIntoRollupsSql(changes: string, added: string): string {
   const merge = (table: string, from: string) => `
     INSERT INTO ${table} AS r (${rollupColumns})
-    SELECT ${rollupColumns} FROM ${from}
+    SELECT ${rollupColumns} FROM ${from} ORDER BY device_id, key, bucket
     ON CONFLICT (device_id, key, bucket) DO UPDATE SET
       count = r.count + excluded.count, num_count = r.num_count + excluded.num_count,
       sum = coalesce(r.sum + excluded.sum, r.sum, excluded.sum),
-      min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)`;
+      min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)
+    RETURNING device_id, key, bucket`;
   const group = (level: RollupLevel, from: string) => `
     SELECT device_id, key, date_bin(${level.width}, ${level.from.at}, timestamptz 'epoch') AS bucket, ${columnsOf(level.from)}
     FROM ${from} GROUP BY 1, 2, 3`;
+  // The hours are grouped from the minutes the minute merge returned, not from `m` itself: PostgreSQL runs the
+  // data-modifying parts of a WITH in no promised order, and this makes every minute row locked before any hour
+  // row, the order rebuilds lock them in.
   return `WITH ${changes},
     m AS (${group(minutes, added)}),
-    h AS (${group(hours, 'm')}),
     m_merged AS (${merge(minutes.table, 'm')}),
+    h AS (${group(hours, 'm JOIN m_merged USING (device_id, key, bucket)')}),
     h_merged AS (${merge(hours.table, 'h')})`;
 }
 
@@ -537,10 +531,28 @@ async function rebuildRollups(tx: Queryable, cells: readonly Cell[]): Promise<vo
 
 /**
  * Sets each bucket `cells` names (rows d, k, b) to what its source holds now: updated, or removed where the
- * source holds nothing in it any more. The caller holds the lock of the buckets' devices.
+ * source holds nothing in it any more. Before it reads the source it holds every one of the buckets' rows: it
+ * claims those missing with a placeholder (its own uncommitted row, which a concurrent merge waits for; replaced
+ * or removed below, so no reader ever sees it), then locks them all. Each is its own statement, so each sees
+ * what the one before waited for.
  */
 async function rebuild(tx: Queryable, level: RollupLevel, cells: { sql: string; params: unknown[] }): Promise<void> {
   const source = level.from;
+  await tx.query(
+    `WITH cells AS (${cells.sql})
+     INSERT INTO ${level.table} (${rollupColumns})
+     SELECT d, k, b, 1, 0, NULL, NULL, NULL FROM cells ORDER BY d, k, b
+     ON CONFLICT (device_id, key, bucket) DO NOTHING`,
+    cells.params,
+  );
+  await tx.query(
+    `WITH cells AS (${cells.sql})
+     SELECT count(*) FROM (
+       SELECT 1 FROM ${level.table} r JOIN cells c ON r.device_id = c.d AND r.key = c.k AND r.bucket = c.b
+       ORDER BY r.device_id, r.key, r.bucket FOR UPDATE OF r
+     ) AS locked`,
+    cells.params,
+  );
   await tx.query(
     `WITH cells AS (${cells.sql}),
      fresh AS (
@@ -561,36 +573,54 @@ async function rebuild(tx: Queryable, level: RollupLevel, cells: { sql: string; 
   );
 }
 
-/**
- * The rollups after deleteRange removed the points of a range: buckets within the points' retention are rebuilt
- * from the points left; older ones, whose points are gone, are removed where the range covers them whole (one
- * it cuts keeps what it holds: nothing is left to tell the two parts apart).
- */
-async function forgetRange(
-  tx: Queryable,
-  query: { deviceId: string; keys?: string[]; from?: number; to?: number },
-  pointsHorizon: number,
-): Promise<void> {
-  await lockDevices(tx, [query.deviceId]);
-  for (const level of [minutes, hours]) {
-    const scope = (params: unknown[]): string[] => [
-      'device_id = $1',
-      ...(query.keys?.length ? [`key = ANY($${params.push(query.keys)}::text[])`] : []),
-    ];
-    const params: unknown[] = [query.deviceId];
-    const recent = scope(params);
-    const from = Math.max(floorTo(query.from ?? -Infinity, level.widthMs), pointsHorizon);
-    if (Number.isFinite(from)) recent.push(`bucket >= $${params.push(new Date(from))}`);
-    if (query.to !== undefined) recent.push(`bucket < $${params.push(new Date(query.to))}`);
-    await rebuild(tx, level, { sql: `SELECT device_id AS d, key AS k, bucket AS b FROM ${level.table} WHERE ${recent.join(' AND ')}`, params });
+/** A device's telemetry in [from, to) (all time where a bound is absent), of some keys or all. */
+interface Range {
+  deviceId: string;
+  keys?: string[];
+  from?: number;
+  to?: number;
+}
 
-    if (!Number.isFinite(pointsHorizon) || (query.from ?? -Infinity) >= pointsHorizon) continue;
-    const end = Math.min(query.to ?? Infinity, pointsHorizon);
-    const oldParams: unknown[] = [query.deviceId];
-    const old = [...scope(oldParams), `bucket <= $${oldParams.push(new Date(end - level.widthMs))}`];
-    if (query.from !== undefined) old.push(`bucket >= $${oldParams.push(new Date(Math.ceil(query.from / level.widthMs) * level.widthMs))}`);
+/**
+ * Brings the rollups of a range in line with the points, after points were removed (deleteRange) or loaded
+ * around the store (a bulk import by SQL, the bench's seed): within the points' retention every bucket the range
+ * touches is rebuilt from the points; older buckets, whose points are gone, are removed where the range covers
+ * them whole (one it cuts keeps what it holds: nothing is left to tell the two parts apart).
+ */
+async function refreshRange(tx: Queryable, range: Range, pointsHorizon: number): Promise<void> {
+  for (const level of [minutes, hours]) {
+    const scope = (params: unknown[], at: string): string[] => [
+      'device_id = $1',
+      ...(range.keys?.length ? [`key = ANY($${params.push(range.keys)}::text[])`] : []),
+      ...(range.to !== undefined ? [`${at} < $${params.push(new Date(range.to))}`] : []),
+    ];
+    const params: unknown[] = [range.deviceId];
+    const from = Math.max(floorTo(range.from ?? -Infinity, level.widthMs), pointsHorizon);
+    const since = (at: string) => (Number.isFinite(from) ? [`${at} >= $${params.push(new Date(from))}`] : []);
+    const source = level.from;
+    // The buckets there are, and those the source has points (or finer buckets) for.
+    const cells = `
+      SELECT device_id AS d, key AS k, bucket AS b FROM ${level.table} WHERE ${[...scope(params, 'bucket'), ...since('bucket')].join(' AND ')}
+      UNION
+      SELECT DISTINCT device_id, key, date_bin(${level.width}, ${source.at}, timestamptz 'epoch') FROM ${source.table}
+      WHERE ${[...scope(params, source.at), ...since(source.at)].join(' AND ')}`;
+    await rebuild(tx, level, { sql: cells, params });
+
+    if (!Number.isFinite(pointsHorizon) || (range.from ?? -Infinity) >= pointsHorizon) continue;
+    const end = Math.min(range.to ?? Infinity, pointsHorizon);
+    const oldParams: unknown[] = [range.deviceId];
+    const old = [...scope(oldParams, 'bucket'), `bucket <= $${oldParams.push(new Date(end - level.widthMs))}`];
+    if (range.from !== undefined) old.push(`bucket >= $${oldParams.push(new Date(Math.ceil(range.from / level.widthMs) * level.widthMs))}`);
     await tx.query(`DELETE FROM ${level.table} WHERE ${old.join(' AND ')}`, oldParams);
   }
+}
+
+/**
+ * Rebuilds the rollups of a range from the points: for points loaded by SQL rather than through `write`
+ * (a bulk import, the bench's seed). Every point counts, whatever its age.
+ */
+export async function refreshRollups(db: Relational, range: Range): Promise<void> {
+  await db.transaction((tx) => refreshRange(tx, range, -Infinity));
 }
 
 function storedValue(row: ValueRow): StoredValue {

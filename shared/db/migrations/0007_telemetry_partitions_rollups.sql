@@ -11,6 +11,7 @@
 -- <parent>_pYYYYMMDD or <parent>_pYYYYMM; returns how many it made. Each is created apart and then attached:
 -- ATTACH takes a SHARE UPDATE EXCLUSIVE lock on the parent, so writers and readers go on, where CREATE TABLE
 -- ... PARTITION OF would take ACCESS EXCLUSIVE. An advisory lock per name keeps two writers from racing.
+-- Partitions go in the parent's schema, whatever the search_path.
 CREATE FUNCTION telemetry_partitions_ensure(parent text, unit text, from_ts timestamptz, to_ts timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -18,6 +19,8 @@ DECLARE
   stop timestamptz;
   name text;
   made integer := 0;
+  schema text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid = to_regclass(quote_ident(parent)));
 BEGIN
   IF unit NOT IN ('day', 'month') THEN
     RAISE EXCEPTION 'partition unit must be day or month, not %', unit;
@@ -26,11 +29,11 @@ BEGIN
   WHILE start < to_ts LOOP
     stop := date_trunc(unit, start + CASE unit WHEN 'day' THEN interval '1 day 1 hour' ELSE interval '32 days' END, 'UTC');
     name := parent || '_p' || to_char(start AT TIME ZONE 'UTC', CASE unit WHEN 'day' THEN 'YYYYMMDD' ELSE 'YYYYMM' END);
-    IF to_regclass(quote_ident(name)) IS NULL THEN
-      PERFORM pg_advisory_xact_lock(hashtext('telemetry partition ' || name));
-      IF to_regclass(quote_ident(name)) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
-        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, name, start, stop);
+    IF to_regclass(format('%I.%I', schema, name)) IS NULL THEN
+      PERFORM pg_advisory_xact_lock(hashtext('telemetry partition ' || schema || '.' || name));
+      IF to_regclass(format('%I.%I', schema, name)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', schema, name, schema, parent);
+        EXECUTE format('ALTER TABLE %I.%I ATTACH PARTITION %I.%I FOR VALUES FROM (%L) TO (%L)', schema, parent, schema, name, start, stop);
         made := made + 1;
       END IF;
     END IF;
@@ -49,7 +52,7 @@ DECLARE
   part record;
 BEGIN
   FOR part IN
-    SELECT c.relname::text AS name, c.reltuples::bigint AS estimate,
+    SELECT c.relname::text AS name, c.oid::regclass::text AS qualified, c.reltuples::bigint AS estimate,
            CASE length(digits)
              WHEN 8 THEN (to_date(digits, 'YYYYMMDD') + interval '1 day') AT TIME ZONE 'UTC'
              WHEN 6 THEN (to_date(digits, 'YYYYMM') + interval '1 month') AT TIME ZONE 'UTC'
@@ -63,9 +66,9 @@ BEGIN
     IF part.ends IS NOT NULL AND part.ends <= cutoff THEN
       row_count := part.estimate;
       IF row_count < 0 THEN
-        EXECUTE format('SELECT count(*) FROM %I', part.name) INTO row_count;
+        EXECUTE format('SELECT count(*) FROM %s', part.qualified) INTO row_count;
       END IF;
-      EXECUTE format('DROP TABLE %I', part.name);
+      EXECUTE format('DROP TABLE %s', part.qualified);
       dropped := part.name;
       RETURN NEXT;
     END IF;
