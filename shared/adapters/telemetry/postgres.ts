@@ -77,10 +77,11 @@ interface RollupLevel {
   from: RollupSource;
 }
 
+/** Counts that come out 0, not null, over no rows: a rebuild reads each bucket's source rows, which may be none. */
 const pointsSource: RollupSource = {
   table: 'telemetry',
   at: 'ts',
-  count: 'count(*)::int',
+  count: 'count(ts)::int',
   numCount: 'count(num)::int',
   sum: 'sum(num)',
   min: 'min(num)',
@@ -91,8 +92,8 @@ const pointsSource: RollupSource = {
 const bucketsSource = (table: string): RollupSource => ({
   table,
   at: 'bucket',
-  count: 'sum(count)::int',
-  numCount: 'sum(num_count)::int',
+  count: 'coalesce(sum(count), 0)::int',
+  numCount: 'coalesce(sum(num_count), 0)::int',
   sum: 'sum(sum)',
   min: 'min(min)',
   max: 'max(max)',
@@ -556,19 +557,21 @@ async function rebuild(tx: Queryable, level: RollupLevel, cells: { sql: string; 
   await tx.query(
     `WITH cells AS (${cells.sql}),
      fresh AS (
-       SELECT c.d AS device_id, c.k AS key, c.b AS bucket, ${columnsOf(source)}
-       FROM cells c JOIN ${source.table} s
-         ON s.device_id = c.d AND s.key = c.k AND s.${source.at} >= c.b AND s.${source.at} < c.b + ${level.width}
-       GROUP BY c.d, c.k, c.b
+       -- LATERAL, so each bucket is one range read of the source's primary key: joined as sets, the planner
+       -- may hash the whole source by device and key and test every row against every bucket.
+       SELECT c.d AS device_id, c.k AS key, c.b AS bucket, a.*
+       FROM cells c CROSS JOIN LATERAL (
+         SELECT ${columnsOf(source)} FROM ${source.table} s
+         WHERE s.device_id = c.d AND s.key = c.k AND s.${source.at} >= c.b AND s.${source.at} < c.b + ${level.width}
+       ) a
      ),
      kept AS (
-       INSERT INTO ${level.table} (${rollupColumns}) SELECT ${rollupColumns} FROM fresh
+       INSERT INTO ${level.table} (${rollupColumns}) SELECT ${rollupColumns} FROM fresh WHERE count > 0
        ON CONFLICT (device_id, key, bucket) DO UPDATE SET count = excluded.count, num_count = excluded.num_count,
          sum = excluded.sum, min = excluded.min, max = excluded.max
      )
-     DELETE FROM ${level.table} r USING cells c
-     WHERE r.device_id = c.d AND r.key = c.k AND r.bucket = c.b
-       AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.device_id = c.d AND f.key = c.k AND f.bucket = c.b)`,
+     DELETE FROM ${level.table} r USING fresh f
+     WHERE r.device_id = f.device_id AND r.key = f.key AND r.bucket = f.bucket AND f.count = 0`,
     cells.params,
   );
 }
