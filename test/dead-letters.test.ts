@@ -19,6 +19,7 @@ import { cloudEvent, eventMessage } from '../shared/events.ts';
 import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../shared/bus/dead-letters.ts';
 import { eventFunctions } from '../functions/registry.ts';
+import { recentDay } from './support/time.ts';
 
 const functionQueues = new Set(eventFunctions.map((fn) => fn.trigger.queue));
 const execFileAsync = promisify(execFile);
@@ -35,7 +36,7 @@ function deadLetterSuite(kind: 'rabbitmq' | 'embedded') {
   test('a poison event is listed with the queue it died in; a good one replayed is stored; the rest purged', async () => {
     const { bus, db } = ctx.p!.deps;
     const device = randomUUID();
-    const ts = 1_767_225_600_000;
+    const ts = recentDay;
     // Dead-lettered by the trigger: not JSON, rejected on the ingest queue.
     await bus.publish(exchanges.telemetry, telemetryRoutingKey(device), { id: `poison-${device}`, type: eventTypes.telemetry, body: Buffer.from('{"not json') });
     await until('the poison event dead-lettered', async () => (await listDeadLetters(bus, functionQueues, 10)).length === 1);

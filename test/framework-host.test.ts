@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { cloudEvent } from '../shared/events.ts';
 import { eventTypes, exchanges, queues } from '../shared/bus/topology.ts';
 import { collect } from './support/bus.ts';
+import { recentDay } from './support/time.ts';
 
 const inProcess = suite('functions-framework host, in-process');
 const ctx: { p?: TestPlatform; servers: Server[] } = { servers: [] };
@@ -81,15 +82,15 @@ inProcess('probes answer on the function process; its metrics on the internal po
 inProcess('ingestTelemetry as a cloudEvent function stores a structured event; a poison event is dead-lettered, not retried', async () => {
   const url = await serve('ingestTelemetry');
   const deviceId = randomUUID();
-  const event = cloudEvent({ type: eventTypes.telemetry, source: `/devices/${deviceId}`, subject: deviceId, data: { deviceId, ownerId: randomUUID(), via: 'http', receivedAt: 1, points: [{ ts: 1_767_225_600_000, values: { t: 1.5 } }] } });
+  const event = cloudEvent({ type: eventTypes.telemetry, source: `/devices/${deviceId}`, subject: deviceId, data: { deviceId, ownerId: randomUUID(), via: 'http', receivedAt: 1, points: [{ ts: recentDay, values: { t: 1.5 } }] } });
   const res = await fetch(url + '/', { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(10_000) });
   assert.ok(res.status >= 200 && res.status < 300, `status ${res.status}`);
-  assert.equal(await ctx.p!.deps.telemetry.latest(deviceId), [{ key: 't', ts: 1_767_225_600_000, value: 1.5 }]);
+  assert.equal(await ctx.p!.deps.telemetry.latest(deviceId), [{ key: 't', ts: recentDay, value: 1.5 }]);
   // Binary mode, as Knative's RabbitMQ broker delivers: ce-* headers and the data as the body.
   const binary = await fetch(url + '/', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-type': eventTypes.telemetry, 'ce-source': 'test' },
-    body: JSON.stringify({ ...event.data, points: [{ ts: 1_767_225_601_000, values: { t: 2.5 } }] }),
+    body: JSON.stringify({ ...event.data, points: [{ ts: recentDay + 1_000, values: { t: 2.5 } }] }),
     signal: AbortSignal.timeout(10_000),
   });
   assert.ok(binary.status >= 200 && binary.status < 300, `binary status ${binary.status}`);

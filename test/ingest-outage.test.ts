@@ -19,10 +19,11 @@ import { frameworkEventHandler } from '../shared/http/framework-host.ts';
 import { eventFunctions } from '../functions/registry.ts';
 import { isOutage } from '../shared/bus/outage.ts';
 import { Problem } from '../shared/problem.ts';
+import { recentDay } from './support/time.ts';
 
 const ctx: { proxy?: TcpProxy; p?: TestPlatform; dead?: Collector } = {};
 const device = randomUUID();
-const t0 = 1_767_225_600_000;
+const t0 = recentDay;
 
 async function publish(from: number, count: number): Promise<void> {
   for (let i = from; i < from + count; i++) {

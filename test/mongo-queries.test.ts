@@ -18,15 +18,25 @@ import {
   markerDocuments,
   markerIndexes,
   markerLookup,
-  markerRetentionCommand,
   markersCollection,
+  combinePartials,
+  defaultCollection,
+  legacyCopyPipeline,
   onlyDuplicateKeys,
-  overwriteFilter,
-  pointCollectionOptions,
+  partialsOf,
+  partialsPipeline,
   pointDocuments,
   pointIndexes,
-  pointRetentionCommand,
+  pointUpserts,
   rawFind,
+  rebuildPipeline,
+  rebuildWrites,
+  rollupAllPipeline,
+  rollupCollection,
+  rollupIndexes,
+  rollupLevels,
+  rollupMerges,
+  ttlCommand,
   retentionSeconds,
   storedValue,
   uniqueMessages,
@@ -36,6 +46,8 @@ import type { TelemetryMessage } from '../shared/ports/telemetry-store.ts';
 const D = '6f1c2b9e-0d4a-4c3e-9b7a-2f5e8d1c0a11';
 const T = Date.UTC(2024, 2, 10, 10, 17, 0);
 const at = (ms: number) => new Date(ms);
+/** `$v` when it is a number, else null: what $sum/$min/$max of values take. */
+const numeric = { $cond: [{ $isNumber: '$v' }, '$v', null] };
 
 const setup = suite('mongo queries: collections and indexes');
 
@@ -48,28 +60,60 @@ setup('retention days become whole TTL seconds; nonsense is refused', () => {
   }
 });
 
-setup('the points collection is a time-series collection expiring by ts', () => {
-  assert.equal(pointCollectionOptions(30), {
-    timeseries: { timeField: 'ts', metaField: 'meta', granularity: 'seconds' },
-    expireAfterSeconds: 2_592_000,
-  });
-  assert.equal(pointRetentionCommand('telemetry', 7), { collMod: 'telemetry', expireAfterSeconds: 604_800 });
-});
-
-setup('indexes: device+key+ts and device+ts on points; TTL and device on markers', () => {
-  assert.equal(pointIndexes, [
-    { key: { 'meta.d': 1, 'meta.k': 1, ts: 1 }, name: 'device_key_ts' },
-    { key: { 'meta.d': 1, ts: 1 }, name: 'device_ts' },
+setup('indexes: unique device+key+ts, device+ts and a TTL on points; unique device+key+bucket and a TTL on rollups; TTL and device on markers', () => {
+  assert.equal(pointIndexes(30), [
+    { key: { d: 1, k: 1, ts: 1 }, name: 'device_key_ts', unique: true },
+    { key: { d: 1, ts: 1 }, name: 'device_ts' },
+    { key: { ts: 1 }, name: 'ts_ttl', expireAfterSeconds: 2_592_000 },
+  ]);
+  assert.equal(rollupIndexes(400), [
+    { key: { d: 1, k: 1, b: 1 }, name: 'device_key_bucket', unique: true },
+    { key: { b: 1 }, name: 'b_ttl', expireAfterSeconds: 34_560_000 },
   ]);
   assert.equal(markerIndexes(30), [
     { key: { at: 1 }, name: 'stored_at_ttl', expireAfterSeconds: 2_592_000 },
     { key: { d: 1 }, name: 'device' },
   ]);
-  assert.equal(markerRetentionCommand('telemetry_messages', 2), {
-    collMod: 'telemetry_messages',
+  // A TTL index whose expiry changed is changed in place.
+  assert.equal(ttlCommand('telemetry_points_messages', 'markers', 2), {
+    collMod: 'telemetry_points_messages',
     index: { name: 'stored_at_ttl', expireAfterSeconds: 172_800 },
   });
-  assert.is(markersCollection('telemetry'), 'telemetry_messages');
+  assert.equal(ttlCommand('telemetry_points', 'points', 7).index, { name: 'ts_ttl', expireAfterSeconds: 604_800 });
+  assert.equal(ttlCommand('telemetry_points_rollup_1h', 'rollups', 7).index, { name: 'b_ttl', expireAfterSeconds: 604_800 });
+  assert.is(defaultCollection, 'telemetry_points');
+  assert.is(markersCollection(defaultCollection), 'telemetry_points_messages');
+  assert.equal(rollupLevels.map((level) => rollupCollection(defaultCollection, level)), ['telemetry_points_rollup_1m', 'telemetry_points_rollup_1h']);
+});
+
+setup('the time-series collection of before is copied once by device, key and time, and rolled up', () => {
+  assert.equal(legacyCopyPipeline('telemetry_points'), [
+    { $project: { _id: 0, d: '$meta.d', k: '$meta.k', ts: 1, v: 1 } },
+    { $merge: { into: 'telemetry_points', on: ['d', 'k', 'ts'], whenMatched: 'replace', whenNotMatched: 'insert' } },
+  ]);
+  const [minutes, hours] = rollupLevels;
+  assert.equal(rollupAllPipeline(minutes, 'r1m'), [
+    {
+      $group: {
+        _id: { d: '$d', k: '$k', b: { $dateTrunc: { date: '$ts', unit: 'minute', binSize: 1 } } },
+        count: { $sum: 1 },
+        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
+        sum: { $sum: numeric },
+        min: { $min: numeric },
+        max: { $max: numeric },
+      },
+    },
+    { $project: { _id: 0, d: '$_id.d', k: '$_id.k', b: '$_id.b', count: 1, numCount: 1, sum: 1, min: 1, max: 1 } },
+    { $merge: { into: 'r1m', on: ['d', 'k', 'b'], whenMatched: 'replace', whenNotMatched: 'insert' } },
+  ]);
+  assert.equal((rollupAllPipeline(hours, 'r1h')[0] as { $group: unknown }).$group, {
+    _id: { d: '$d', k: '$k', b: { $dateTrunc: { date: '$b', unit: 'hour', binSize: 1 } } },
+    count: { $sum: '$count' },
+    numCount: { $sum: '$numCount' },
+    sum: { $sum: '$sum' },
+    min: { $min: '$min' },
+    max: { $max: '$max' },
+  });
 });
 
 setup.run();
@@ -82,7 +126,7 @@ const m = (messageId: string, points: TelemetryMessage['points'], deviceId = D):
   points,
 });
 
-writes('one document per value, with a Date ts, the device and key as meta, and the value as given', () => {
+writes('one document per value, with the device, the key, a Date ts and the value as given', () => {
   const docs = pointDocuments([
     m('m1', [
       { ts: T, values: { temp: 21.5, on: true, mode: 'eco' } },
@@ -90,12 +134,12 @@ writes('one document per value, with a Date ts, the device and key as meta, and 
     ]),
   ]);
   assert.equal(docs, [
-    { ts: at(T), meta: { d: D, k: 'temp' }, v: 21.5 },
-    { ts: at(T), meta: { d: D, k: 'on' }, v: true },
-    { ts: at(T), meta: { d: D, k: 'mode' }, v: 'eco' },
-    { ts: at(T + 1000), meta: { d: D, k: 'temp' }, v: 0 },
-    { ts: at(T + 1000), meta: { d: D, k: 'on' }, v: false },
-    { ts: at(T + 1000), meta: { d: D, k: 'mode' }, v: '' },
+    { d: D, k: 'temp', ts: at(T), v: 21.5},
+    { d: D, k: 'on', ts: at(T), v: true},
+    { d: D, k: 'mode', ts: at(T), v: 'eco'},
+    { d: D, k: 'temp', ts: at(T + 1000), v: 0},
+    { d: D, k: 'on', ts: at(T + 1000), v: false},
+    { d: D, k: 'mode', ts: at(T + 1000), v: ''},
   ]);
   assert.instance(docs[0]!.ts, Date);
 });
@@ -107,9 +151,9 @@ writes('the same device, key and time twice in a call: one document, the later v
     m('m3', [{ ts: T, values: { a: 9 } }], 'another-device'),
   ]);
   assert.equal(docs, [
-    { ts: at(T), meta: { d: D, k: 'b' }, v: 1 },
-    { ts: at(T), meta: { d: D, k: 'a' }, v: 3 },
-    { ts: at(T), meta: { d: 'another-device', k: 'a' }, v: 9 },
+    { d: D, k: 'b', ts: at(T), v: 1},
+    { d: D, k: 'a', ts: at(T), v: 3},
+    { d: 'another-device', k: 'a', ts: at(T), v: 9},
   ]);
 });
 
@@ -131,27 +175,69 @@ writes('repeated message ids in a call keep the first; markers and their lookup'
   ]);
 });
 
-writes('overwrite filter: one clause per device and key, with the time range and exact times', () => {
-  assert.is(overwriteFilter([]), undefined);
-  assert.equal(overwriteFilter(pointDocuments([m('m1', [{ ts: T, values: { a: 1 } }])])), {
-    'meta.d': D,
-    'meta.k': 'a',
-    ts: { $gte: at(T), $lte: at(T), $in: [at(T)] },
-  });
+writes('points are upserted on device, key and time: last write wins in place, no delete', () => {
+  const docs = pointDocuments([m('m1', [{ ts: T, values: { a: 1, b: 'x' } }])]);
+  assert.equal(pointUpserts(docs), [
+    { updateOne: { filter: { d: D, k: 'a', ts: at(T) }, update: { $set: { v: 1 } }, upsert: true } },
+    { updateOne: { filter: { d: D, k: 'b', ts: at(T) }, update: { $set: { v: 'x' } }, upsert: true } },
+  ]);
+});
+
+writes('new points merge into each level: counts and sums added, min/max widened, sorted; no numbers, no sum', () => {
   const docs = pointDocuments([
     m('m1', [
-      { ts: T + 5000, values: { a: 1, b: 2 } },
-      { ts: T, values: { a: 3 } },
+      { ts: T + 61_000, values: { a: 4, s: 'x' } },
+      { ts: T + 1_000, values: { a: -2.5 } },
+      { ts: T + 2_000, values: { a: 7 } },
     ]),
-    m('m2', [{ ts: T + 1000, values: { a: 4 } }], 'dev-2'),
   ]);
-  assert.equal(overwriteFilter(docs), {
-    $or: [
-      { 'meta.d': D, 'meta.k': 'a', ts: { $gte: at(T), $lte: at(T + 5000), $in: [at(T), at(T + 5000)] } },
-      { 'meta.d': D, 'meta.k': 'b', ts: { $gte: at(T + 5000), $lte: at(T + 5000), $in: [at(T + 5000)] } },
-      { 'meta.d': 'dev-2', 'meta.k': 'a', ts: { $gte: at(T + 1000), $lte: at(T + 1000), $in: [at(T + 1000)] } },
-    ],
+  const [minutes, hours] = rollupLevels;
+  assert.equal(rollupMerges(docs, minutes), [
+    { updateOne: { filter: { d: D, k: 'a', b: at(T) }, update: { $inc: { count: 2, numCount: 2, sum: 4.5 }, $min: { min: -2.5 }, $max: { max: 7 } }, upsert: true } },
+    { updateOne: { filter: { d: D, k: 'a', b: at(T + 60_000) }, update: { $inc: { count: 1, numCount: 1, sum: 4 }, $min: { min: 4 }, $max: { max: 4 } }, upsert: true } },
+    { updateOne: { filter: { d: D, k: 's', b: at(T + 60_000) }, update: { $inc: { count: 1, numCount: 0 } }, upsert: true } },
+  ]);
+  // T is 10:17, so every point is in the 10:00 hour.
+  assert.equal(rollupMerges(docs, hours), [
+    { updateOne: { filter: { d: D, k: 'a', b: at(T - 17 * 60_000) }, update: { $inc: { count: 3, numCount: 3, sum: 8.5 }, $min: { min: -2.5 }, $max: { max: 7 } }, upsert: true } },
+    { updateOne: { filter: { d: D, k: 's', b: at(T - 17 * 60_000) }, update: { $inc: { count: 1, numCount: 0 } }, upsert: true } },
+  ]);
+});
+
+writes('a rebuild sums the cells up from their source and replaces each, or deletes it when its source is empty', () => {
+  const [minutes, hours] = rollupLevels;
+  const cells = [{ deviceId: D, key: 'a', bucket: T }, { deviceId: D, key: 'b', bucket: T }];
+  assert.equal(rebuildPipeline(minutes, cells.slice(0, 1)), [
+    { $match: { d: D, k: 'a', ts: { $gte: at(T), $lt: at(T + 60_000) } } },
+    {
+      $group: {
+        _id: { d: '$d', k: '$k', b: { $dateTrunc: { date: '$ts', unit: 'minute', binSize: 1 } } },
+        count: { $sum: 1 },
+        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
+        sum: { $sum: numeric },
+        min: { $min: numeric },
+        max: { $max: numeric },
+      },
+    },
+  ]);
+  const hour = T - 17 * 60_000;
+  assert.equal(rebuildPipeline(hours, [{ deviceId: D, key: 'a', bucket: hour }, { deviceId: D, key: 'b', bucket: hour }])[0], {
+    $match: {
+      $or: [
+        { d: D, k: 'a', b: { $gte: at(hour), $lt: at(hour + 3_600_000) } },
+        { d: D, k: 'b', b: { $gte: at(hour), $lt: at(hour + 3_600_000) } },
+      ],
+    },
   });
+  const found = [{ _id: { d: D, k: 'a', b: at(T) }, count: 2, numCount: 1, sum: 3, min: 3, max: 3 }];
+  assert.equal(rebuildWrites([...cells, cells[0]!], found), [
+    { replaceOne: { filter: { d: D, k: 'a', b: at(T) }, replacement: { d: D, k: 'a', b: at(T), count: 2, numCount: 1, sum: 3, min: 3, max: 3 }, upsert: true } },
+    { deleteOne: { filter: { d: D, k: 'b', b: at(T) } } },
+  ]);
+  const words = [{ _id: { d: D, k: 'a', b: at(T) }, count: 2, numCount: 0, sum: 0, min: null, max: null }];
+  assert.equal(rebuildWrites(cells.slice(0, 1), words), [
+    { replaceOne: { filter: { d: D, k: 'a', b: at(T) }, replacement: { d: D, k: 'a', b: at(T), count: 2, numCount: 0 }, upsert: true } },
+  ]);
 });
 
 writes('only duplicate-key bulk errors without a write concern error are ignorable', () => {
@@ -176,22 +262,22 @@ const range = { deviceId: D, from: T, to: T + 3_600_000 };
 
 reads('raw ascending without after', () => {
   assert.equal(rawFind({ ...range, order: 'asc', limit: 37 }), {
-    filter: { 'meta.d': D, ts: { $gte: at(T), $lt: at(T + 3_600_000) } },
-    sort: { ts: 1, 'meta.k': 1 },
+    filter: { d: D, ts: { $gte: at(T), $lt: at(T + 3_600_000) } },
+    sort: { ts: 1, k: 1 },
     limit: 37,
-    projection: { _id: 0, ts: 1, 'meta.k': 1, v: 1 },
+    projection: { _id: 0, ts: 1, k: 1, v: 1 },
   });
 });
 
 reads('raw descending with keys, without after', () => {
   assert.equal(rawFind({ ...range, keys: ['a', 'b'], order: 'desc', limit: 10 }), {
-    filter: { 'meta.d': D, ts: { $gte: at(T), $lt: at(T + 3_600_000) }, 'meta.k': { $in: ['a', 'b'] } },
-    sort: { ts: -1, 'meta.k': -1 },
+    filter: { d: D, ts: { $gte: at(T), $lt: at(T + 3_600_000) }, k: { $in: ['a', 'b'] } },
+    sort: { ts: -1, k: -1 },
     limit: 10,
-    projection: { _id: 0, ts: 1, 'meta.k': 1, v: 1 },
+    projection: { _id: 0, ts: 1, k: 1, v: 1 },
   });
   assert.equal(rawFind({ ...range, keys: [], order: 'desc', limit: 10 }).filter, {
-    'meta.d': D,
+    d: D,
     ts: { $gte: at(T), $lt: at(T + 3_600_000) },
   });
 });
@@ -199,22 +285,22 @@ reads('raw descending with keys, without after', () => {
 reads('raw ascending after a position: ts from after.ts, ties by key', () => {
   const { filter, sort } = rawFind({ ...range, order: 'asc', limit: 5, after: { ts: T + 60_000, key: 'k2' } });
   assert.equal(filter, {
-    'meta.d': D,
+    d: D,
     ts: { $gte: at(T + 60_000), $lt: at(T + 3_600_000) },
-    $or: [{ ts: { $gt: at(T + 60_000) } }, { 'meta.k': { $gt: 'k2' } }],
+    $or: [{ ts: { $gt: at(T + 60_000) } }, { k: { $gt: 'k2' } }],
   });
-  assert.equal(sort, { ts: 1, 'meta.k': 1 });
+  assert.equal(sort, { ts: 1, k: 1 });
 });
 
 reads('raw descending after a position: ts up to after.ts inclusive, ties by key', () => {
   const { filter, sort } = rawFind({ ...range, keys: ['k1'], order: 'desc', limit: 5, after: { ts: T + 60_000, key: 'k2' } });
   assert.equal(filter, {
-    'meta.d': D,
+    d: D,
     ts: { $gte: at(T), $lt: at(T + 60_001) },
-    'meta.k': { $in: ['k1'] },
-    $or: [{ ts: { $lt: at(T + 60_000) } }, { 'meta.k': { $lt: 'k2' } }],
+    k: { $in: ['k1'] },
+    $or: [{ ts: { $lt: at(T + 60_000) } }, { k: { $lt: 'k2' } }],
   });
-  assert.equal(sort, { ts: -1, 'meta.k': -1 });
+  assert.equal(sort, { ts: -1, k: -1 });
 });
 
 reads('an after position outside the range keeps the range bounds', () => {
@@ -225,7 +311,7 @@ reads('an after position outside the range keeps the range bounds', () => {
 });
 
 reads('documents read back become stored values and buckets with epoch ms', () => {
-  assert.equal(storedValue({ ts: at(T), meta: { k: 'a' }, v: false }), { key: 'a', ts: T, value: false });
+  assert.equal(storedValue({ ts: at(T), k: 'a', v: false }), { key: 'a', ts: T, value: false });
   assert.equal(latestValue({ _id: 'a', ts: at(T), v: 'x' }), { key: 'a', ts: T, value: 'x' });
   assert.equal(bucket({ key: 'a', ts: at(T), value: null, count: 3 }), { key: 'a', ts: T, value: null, count: 3 });
 });
@@ -283,10 +369,10 @@ buckets('intervals that are not positive whole milliseconds are refused', () => 
 buckets('avg/min/max/sum take numbers only and say null for a bucket without any', () => {
   for (const agg of ['avg', 'min', 'max', 'sum'] as const) {
     assert.equal(aggregatePipeline({ ...range, keys: ['temp'], intervalMs: 3_600_000, agg }), [
-      { $match: { 'meta.d': D, ts: { $gte: at(T), $lt: at(T + 3_600_000) }, 'meta.k': { $in: ['temp'] } } },
+      { $match: { d: D, ts: { $gte: at(T), $lt: at(T + 3_600_000) }, k: { $in: ['temp'] } } },
       {
         $group: {
-          _id: { k: '$meta.k', t: { $dateTrunc: { date: '$ts', unit: 'hour', binSize: 1 } } },
+          _id: { k: '$k', t: { $dateTrunc: { date: '$ts', unit: 'hour', binSize: 1 } } },
           count: { $sum: 1 },
           value: { [`$${agg}`]: { $cond: [{ $isNumber: '$v' }, '$v', null] } },
           numeric: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
@@ -308,8 +394,8 @@ buckets('avg/min/max/sum take numbers only and say null for a bucket without any
 
 buckets('count counts every value, numeric or not', () => {
   assert.equal(aggregatePipeline({ ...range, intervalMs: 7 * 60_000, agg: 'count' }), [
-    { $match: { 'meta.d': D, ts: { $gte: at(T), $lt: at(T + 3_600_000) } } },
-    { $group: { _id: { k: '$meta.k', t: arithmetic(420_000) }, count: { $sum: 1 } } },
+    { $match: { d: D, ts: { $gte: at(T), $lt: at(T + 3_600_000) } } },
+    { $group: { _id: { k: '$k', t: arithmetic(420_000) }, count: { $sum: 1 } } },
     { $sort: { '_id.k': 1, '_id.t': 1 } },
     { $project: { _id: 0, key: '$_id.k', ts: '$_id.t', value: '$count', count: 1 } },
   ]);
@@ -328,33 +414,94 @@ buckets('each interval the contract uses picks its bucket expression', () => {
 
 buckets.run();
 
+const rollupReads = suite('mongo queries: aggregation from rollups');
+
+rollupReads("partials of a level or of the points, grouped into the query's buckets", () => {
+  const query = { ...range, keys: ['a'], intervalMs: 3_600_000, agg: 'avg' as const };
+  assert.equal(partialsPipeline(query, rollupLevels[1], T, T + 7_200_000), [
+    { $match: { d: D, b: { $gte: at(T), $lt: at(T + 7_200_000) }, k: { $in: ['a'] } } },
+    {
+      $group: {
+        _id: { k: '$k', t: { $dateTrunc: { date: '$b', unit: 'hour', binSize: 1 } } },
+        count: { $sum: '$count' },
+        numCount: { $sum: '$numCount' },
+        sum: { $sum: '$sum' },
+        min: { $min: '$min' },
+        max: { $max: '$max' },
+      },
+    },
+  ]);
+  assert.equal(partialsPipeline({ ...query, keys: undefined }, undefined, T, T + 1000), [
+    { $match: { d: D, ts: { $gte: at(T), $lt: at(T + 1000) } } },
+    {
+      $group: {
+        _id: { k: '$k', t: { $dateTrunc: { date: '$ts', unit: 'hour', binSize: 1 } } },
+        count: { $sum: 1 },
+        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
+        sum: { $sum: numeric },
+        min: { $min: numeric },
+        max: { $max: numeric },
+      },
+    },
+  ]);
+});
+
+rollupReads('partials combined give what the points give, for every aggregation (random points, split at random)', () => {
+  let seed = 7;
+  const random = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
+  const points = Array.from({ length: 500 }, () => ({
+    ts: T + Math.floor(random() * 4 * 3_600_000),
+    values: { [random() < 0.5 ? 'a' : 'b']: random() < 0.15 ? 'word' : Math.round(random() * 400 - 200) / 4 },
+  }));
+  const docs = pointDocuments([m('m1', points)]);
+  const asPartials = (list: typeof docs) =>
+    partialsOf(list, 3_600_000).map((p) => ({ _id: { k: p.key, t: at(p.ts) }, count: p.count, numCount: p.numCount, sum: p.sum, min: p.min, max: p.max }));
+  for (const agg of ['avg', 'min', 'max', 'sum', 'count'] as const) {
+    const cut = Math.floor(random() * docs.length);
+    const whole = combinePartials(asPartials(docs), agg);
+    assert.equal(combinePartials([...asPartials(docs.slice(0, cut)), ...asPartials(docs.slice(cut))], agg), whole, agg);
+    // The whole, against the values themselves.
+    for (const b of whole) {
+      const values = docs.filter((doc) => doc.k === b.key && Math.floor(doc.ts.getTime() / 3_600_000) * 3_600_000 === b.ts).map((doc) => doc.v);
+      const numbers = values.filter((v): v is number => typeof v === 'number');
+      const total = numbers.reduce((x, y) => x + y, 0);
+      const expected =
+        agg === 'count' ? values.length : numbers.length === 0 ? null : agg === 'avg' ? total / numbers.length : agg === 'sum' ? total : Math[agg](...numbers);
+      assert.is(b.value, expected, `${agg} ${b.key}@${b.ts}`);
+      assert.is(b.count, values.length);
+    }
+  }
+});
+
+rollupReads.run();
+
 const latestAndDeletes = suite('mongo queries: latest and deletes');
 
-latestAndDeletes('latest: sort by meta then newest first, $first per key, ordered by key', () => {
+latestAndDeletes('latest: sort by device and key then newest first, $first per key, ordered by key', () => {
   const tail = [
-    { $sort: { 'meta.d': 1, 'meta.k': 1, ts: -1 } },
-    { $group: { _id: '$meta.k', ts: { $first: '$ts' }, v: { $first: '$v' } } },
+    { $sort: { d: 1, k: 1, ts: -1 } },
+    { $group: { _id: '$k', ts: { $first: '$ts' }, v: { $first: '$v' } } },
     { $sort: { _id: 1 } },
   ];
-  assert.equal(latestPipeline(D), [{ $match: { 'meta.d': D } }, ...tail]);
-  assert.equal(latestPipeline(D, []), [{ $match: { 'meta.d': D } }, ...tail]);
-  assert.equal(latestPipeline(D, ['a', 'b']), [{ $match: { 'meta.d': D, 'meta.k': { $in: ['a', 'b'] } } }, ...tail]);
+  assert.equal(latestPipeline(D), [{ $match: { d: D } }, ...tail]);
+  assert.equal(latestPipeline(D, []), [{ $match: { d: D } }, ...tail]);
+  assert.equal(latestPipeline(D, ['a', 'b']), [{ $match: { d: D, k: { $in: ['a', 'b'] } } }, ...tail]);
 });
 
 latestAndDeletes('deleteRange filters on device, keys and whichever bounds are given', () => {
-  assert.equal(deleteRangeFilter({ deviceId: D }), { 'meta.d': D });
-  assert.equal(deleteRangeFilter({ deviceId: D, keys: [] }), { 'meta.d': D });
+  assert.equal(deleteRangeFilter({ deviceId: D }), { d: D });
+  assert.equal(deleteRangeFilter({ deviceId: D, keys: [] }), { d: D });
   assert.equal(deleteRangeFilter({ deviceId: D, keys: ['a'], from: T, to: T + 1000 }), {
-    'meta.d': D,
-    'meta.k': { $in: ['a'] },
+    d: D,
+    k: { $in: ['a'] },
     ts: { $gte: at(T), $lt: at(T + 1000) },
   });
-  assert.equal(deleteRangeFilter({ deviceId: D, from: T }), { 'meta.d': D, ts: { $gte: at(T) } });
-  assert.equal(deleteRangeFilter({ deviceId: D, to: T }), { 'meta.d': D, ts: { $lt: at(T) } });
+  assert.equal(deleteRangeFilter({ deviceId: D, from: T }), { d: D, ts: { $gte: at(T) } });
+  assert.equal(deleteRangeFilter({ deviceId: D, to: T }), { d: D, ts: { $lt: at(T) } });
 });
 
-latestAndDeletes('deleteDevice filters points by meta.d and markers by d', () => {
-  assert.equal(devicePointsFilter(D), { 'meta.d': D });
+latestAndDeletes('deleteDevice filters points and markers by d', () => {
+  assert.equal(devicePointsFilter(D), { d: D });
   assert.equal(deviceMarkersFilter(D), { d: D });
 });
 

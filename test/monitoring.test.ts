@@ -15,6 +15,7 @@ import { cloudEvent, eventMessage } from '../shared/events.ts';
 import { eventTypes, exchanges, queues, telemetryRoutingKey } from '../shared/bus/topology.ts';
 import { startTrigger } from '../shared/bus/trigger.ts';
 import { eventFunctions } from '../functions/registry.ts';
+import { recentDay } from './support/time.ts';
 
 type User = Awaited<ReturnType<typeof signedInUser>>;
 const ctx: { p?: TestPlatform; owner?: User; other?: User; device?: string; token?: string; sockets: Socket[] } = { sockets: [] };
@@ -241,13 +242,13 @@ delivery('the same message delivered twice is stored once; a poison message is d
   await deps.bus.declareQueue({ name: dead, durable: false, exclusive: true, bindings: [{ exchange: exchanges.deadLetter, pattern: `telemetry.${d.device}` }] });
   const deadLetters: string[] = [];
   const deadSub = await deps.bus.consume(dead, async (m) => void deadLetters.push(m.body.toString()));
-  const twice = telemetryEvent(d.device!, 1_767_225_600_000, 1);
+  const twice = telemetryEvent(d.device!, recentDay, 1);
   await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(d.device!), eventMessage(twice));
   await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(d.device!), eventMessage(twice));
   await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(d.device!), { id: randomUUID(), type: eventTypes.telemetry, body: Buffer.from('{"poison": true') });
   const poisonData = cloudEvent({ type: eventTypes.telemetry, source: 'x', data: { deviceId: 'not-a-uuid', points: 'many' } });
   await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(d.device!), eventMessage(poisonData));
-  const after = telemetryEvent(d.device!, 1_767_225_601_000, 2);
+  const after = telemetryEvent(d.device!, recentDay + 1_000, 2);
   await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(d.device!), eventMessage(after));
   await until('later message stored', async () => (await count(d.device!)) === 2);
   await until('both poison messages dead-lettered', () => deadLetters.length === 2);
@@ -262,7 +263,7 @@ delivery('a consumer killed in the middle of a stream loses nothing and stores e
   const deps = d.p!.deps;
   const device = randomUUID();
   const total = 400;
-  const t0 = 1_767_000_000_000;
+  const t0 = recentDay;
   let trigger = await startTrigger(ingest, deps, { prefetch: 50, batchSize: 20 });
   const publishing = (async () => {
     for (let i = 0; i < total; i++) await deps.bus.publish(exchanges.telemetry, telemetryRoutingKey(device), eventMessage(telemetryEvent(device, t0 + i, i)));

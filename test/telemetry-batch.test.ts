@@ -21,10 +21,11 @@ import { TelemetryBatchData, telemetryMessagesOf, type LiveTelemetry } from '../
 import { Problem } from '../shared/problem.ts';
 import { telemetryBatcher } from '../functions/devices/model/telemetry-batcher.ts';
 import type { DeviceIdentity } from '../functions/devices/model/device-auth.ts';
+import { recentDay } from './support/time.ts';
 
 type User = Awaited<ReturnType<typeof signedInUser>>;
 const ctx: { p?: TestPlatform; owner?: User; devices: DeviceIdentity[]; batches?: Collector; sockets: Socket[] } = { devices: [], sockets: [] };
-const t0 = 1_767_225_600_000;
+const t0 = recentDay;
 
 async function stored(deviceId: string): Promise<number> {
   const res = await call(ctx.p!.url, 'GET', `/devices/${deviceId}/telemetry?from=${t0}&to=${t0 + 3_600_000}&limit=10000`, { token: ctx.owner!.accessToken });

@@ -12,7 +12,7 @@ import { createPglite } from '../shared/adapters/relational/pglite.ts';
 import { createPostgres } from '../shared/adapters/relational/postgres.ts';
 import { createMongoTelemetryStore } from '../shared/adapters/telemetry/mongo.ts';
 import { createPostgresTelemetryStore } from '../shared/adapters/telemetry/postgres.ts';
-import { markersCollection } from '../shared/adapters/telemetry/mongo-queries.ts';
+import { markersCollection, rollupCollection, rollupLevels } from '../shared/adapters/telemetry/mongo-queries.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import type { Relational } from '../shared/ports/relational.ts';
 import type { Bucket, StoredValue } from '../shared/ports/telemetry-store.ts';
@@ -262,8 +262,8 @@ if (services.mongoUrl) {
       const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 5000 });
       try {
         await client.connect();
-        await client.db().collection(collection).drop().catch(() => {});
-        await client.db().collection(markersCollection(collection)).drop().catch(() => {});
+        const names = [collection, markersCollection(collection), ...rollupLevels.map((level) => rollupCollection(collection, level))];
+        for (const name of names) await client.db().collection(name).drop().catch(() => {});
       } finally {
         await client.close();
       }

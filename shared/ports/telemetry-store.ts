@@ -1,7 +1,8 @@
 /**
  * The telemetry store port: where the monitoring domain keeps device time series and how it reads them.
  *
- * Production adapter: MongoDB (time-series collection, TTL for retention, `$dateTrunc`/`$group` aggregation).
+ * Production adapter: MongoDB (a collection with one document per device, key and time, TTL for retention,
+ * `$dateTrunc`/`$group` aggregation).
  * PostgreSQL adapter: a table keyed by (device, key, ts) partitioned by day, `date_bin` buckets; it also runs on
  * PGlite in the embedded mode. Both pass one contract suite (test/telemetry-store.contract.ts).
  *
