@@ -48,6 +48,14 @@ const T = Date.UTC(2024, 2, 10, 10, 17, 0);
 const at = (ms: number) => new Date(ms);
 /** `$v` when it is a number, else null: what $sum/$min/$max of values take. */
 const numeric = { $cond: [{ $isNumber: '$v' }, '$v', null] };
+/** What a bucket sums up from points: every value counted, the numbers summed, their minimum and maximum. */
+const pointSums = {
+  count: { $sum: 1 },
+  numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
+  sum: { $sum: numeric },
+  min: { $min: numeric },
+  max: { $max: numeric },
+};
 
 const setup = suite('mongo queries: collections and indexes');
 
@@ -96,11 +104,7 @@ setup('the time-series collection of before is copied once by device, key and ti
     {
       $group: {
         _id: { d: '$d', k: '$k', b: { $dateTrunc: { date: '$ts', unit: 'minute', binSize: 1 } } },
-        count: { $sum: 1 },
-        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
-        sum: { $sum: numeric },
-        min: { $min: numeric },
-        max: { $max: numeric },
+        ...pointSums,
       },
     },
     { $project: { _id: 0, d: '$_id.d', k: '$_id.k', b: '$_id.b', count: 1, numCount: 1, sum: 1, min: 1, max: 1 } },
@@ -212,11 +216,7 @@ writes('a rebuild sums the cells up from their source and replaces each, or dele
     {
       $group: {
         _id: { d: '$d', k: '$k', b: { $dateTrunc: { date: '$ts', unit: 'minute', binSize: 1 } } },
-        count: { $sum: 1 },
-        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
-        sum: { $sum: numeric },
-        min: { $min: numeric },
-        max: { $max: numeric },
+        ...pointSums,
       },
     },
   ]);
@@ -436,11 +436,7 @@ rollupReads("partials of a level or of the points, grouped into the query's buck
     {
       $group: {
         _id: { k: '$k', t: { $dateTrunc: { date: '$ts', unit: 'hour', binSize: 1 } } },
-        count: { $sum: 1 },
-        numCount: { $sum: { $cond: [{ $isNumber: '$v' }, 1, 0] } },
-        sum: { $sum: numeric },
-        min: { $min: numeric },
-        max: { $max: numeric },
+        ...pointSums,
       },
     },
   ]);

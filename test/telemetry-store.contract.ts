@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mulberry32 } from '../simulators/prng.ts';
 import type {
   Aggregation,
   Bucket,
@@ -24,18 +25,6 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** 10:17 UTC two days ago: not on an hour, so the first buckets are partial. */
 const T0 = Math.floor(Date.now() / DAY) * DAY - 2 * DAY + 10 * HOUR + 17 * MINUTE;
-
-/** A small seeded generator (mulberry32), so a failing random test can be replayed from the seed it prints. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Values with exact binary fractions, so sums and averages come out the same in SQL, MongoDB and here. */
 const sample = (i: number): number => ((i * 37) % 23) - 11 + (i % 4) * 0.25;
@@ -329,8 +318,9 @@ export function telemetryStoreContract(
 
   test('aggregates from rollups give what the points give: random data with late, rewritten, redelivered and deleted points', async (ctx) => {
     const d = device(ctx);
+    // A new seed each run, printed with every assertion, so a failure can be replayed.
     const seed = Date.now() % 1_000_000;
-    const random = seeded(seed);
+    const random = mulberry32(seed);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
     const keys = ['a', 'b', 'c', 'd'] as const;
     // Quarters, so every sum is exact in binary floating point; a few booleans and strings, so rewrites change types.

@@ -155,8 +155,8 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
       );
       const fresh = new Set(rows.map((row) => row.message_id));
 
-      // One row per (device, key, ts): ON CONFLICT DO UPDATE refuses to touch a row twice in one statement,
-      // and the later value in the call is the one that must win.
+      // One row per (device, key, ts): the later value in the call is the one that must win, and neither the
+      // INSERT nor the UPDATE below may meet a row twice in one statement.
       const points = new Map<string, PointRow>();
       for (const message of messages.values()) {
         if (!fresh.has(message.messageId)) continue;
