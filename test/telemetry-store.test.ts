@@ -226,6 +226,26 @@ function onRelational(name: string, open: () => Promise<Relational>): void {
     await ctx.db.query(`DROP TABLE ${partition}`);
   });
 
+  specific('deleting one device leaves the rows of others that sit at the same place in other partitions', async (ctx) => {
+    const store = createPostgresTelemetryStore(ctx.db);
+    const [gone, kept] = [randomUUID(), randomUUID()];
+    ctx.devices.push(gone, kept);
+    // Two days of their own far ahead: each point is the first row of a new partition, ctid (0,1) in both.
+    const day = Math.floor(Date.now() / DAY) * DAY + 300 * DAY;
+    await store.write([{ messageId: `ctid-${randomUUID()}`, deviceId: gone, points: [{ ts: day + HOUR, values: { a: 1 } }] }]);
+    await store.write([{ messageId: `ctid-${randomUUID()}`, deviceId: kept, points: [{ ts: day + DAY + HOUR, values: { a: 2 } }] }]);
+    await store.deleteDevice(gone);
+    assert.equal(await store.latest(kept), [{ key: 'a', ts: day + DAY + HOUR, value: 2 }]);
+    assert.is(await store.deleteRange({ deviceId: gone }), 0);
+    await store.write([{ messageId: `ctid-${randomUUID()}`, deviceId: gone, points: [{ ts: day + HOUR, values: { a: 3 } }] }]);
+    assert.is(await store.deleteRange({ deviceId: gone, keys: ['a'] }), 1);
+    assert.equal(await store.latest(kept), [{ key: 'a', ts: day + DAY + HOUR, value: 2 }]);
+    await store.deleteDevice(kept);
+    for (const offset of [0, 1]) {
+      await ctx.db.query(`DROP TABLE IF EXISTS telemetry_p${new Date(day + offset * DAY).toISOString().slice(0, 10).replaceAll('-', '')}`);
+    }
+  });
+
   specific('the retention pass makes the partitions of the coming days', async (ctx) => {
     const store = createPostgresTelemetryStore(ctx.db);
     await store.expire({ points: Date.UTC(1990, 0, 1), rollups: Date.UTC(1990, 0, 1) });

@@ -643,13 +643,15 @@ function assertInterval(intervalMs: number): void {
  * Deletes the rows of `table` matching `where` in batches, each its own statement (and transaction).
  * It stops on a batch that found fewer rows than the limit, not one that deleted fewer: a row rewritten
  * concurrently is skipped by its batch (its ctid moved) but must not end the loop early.
+ * The DELETE tests `where` again: a ctid names a row only within one partition, and every partition of a
+ * partitioned table has its own row (0,1), so a ctid alone would reach other devices' rows.
  */
 async function deleteInBatches(db: Queryable, table: string, where: string, params: unknown[]): Promise<number> {
   let total = 0;
   for (;;) {
     const { rows } = await db.query<{ seen: number; deleted: number }>(
       `WITH doomed AS (SELECT ctid FROM ${table} WHERE ${where} LIMIT ${DELETE_BATCH}),
-            gone AS (DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
+            gone AS (DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed)) AND ${where} RETURNING 1)
        SELECT (SELECT count(*) FROM doomed)::int AS seen, (SELECT count(*) FROM gone)::int AS deleted`,
       params,
     );
