@@ -494,6 +494,12 @@ latestAndDeletes('deleteRange filters on device, keys and whichever bounds are g
   });
   assert.equal(deleteRangeFilter({ deviceId: D, from: T }), { d: D, ts: { $gte: at(T) } });
   assert.equal(deleteRangeFilter({ deviceId: D, to: T }), { d: D, ts: { $lt: at(T) } });
+  // The same range over a rollup's bucket starts.
+  assert.equal(deleteRangeFilter({ deviceId: D, keys: ['a'], from: T, to: T + 60_000 }, 'b'), {
+    d: D,
+    k: { $in: ['a'] },
+    b: { $gte: at(T), $lt: at(T + 60_000) },
+  });
 });
 
 latestAndDeletes('deleteDevice filters points and markers by d', () => {

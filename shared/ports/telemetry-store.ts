@@ -75,7 +75,8 @@ export interface TelemetryStore {
   readonly kind: 'postgres' | 'mongodb';
   /**
    * Creates collections/tables and indexes where the store does that itself (idempotent), and takes the
-   * retention settings: points are kept `retentionDays`, rollups `rollupRetentionDays` (at least as long).
+   * retention settings: points are kept `retentionDays`, rollups `rollupRetentionDays`, which callers give at
+   * least as long (shared/config.ts `telemetryRetention`), as they give `expire` a rollups cutoff no later.
    */
   prepare(options: Retention): Promise<void>;
   /** Stores messages; returns how many were new and how many were already stored (skipped). */

@@ -473,18 +473,20 @@ export function latestValue(doc: { _id: string; ts: Date; v: TelemetryValue }): 
   return { key: doc._id, ts: doc.ts.getTime(), value: doc.v };
 }
 
-export function deleteRangeFilter(query: {
-  deviceId: string;
-  keys?: readonly string[];
-  from?: number;
-  to?: number;
-}): Filter<PointDocument> {
-  const filter: Filter<PointDocument> = { d: query.deviceId };
+/**
+ * A device's documents in [from, to) of some keys (all when none), on the points' time (`ts`) or a rollup's
+ * bucket start (`b`): what deleteRange removes, and the rollup buckets it then rebuilds or removes.
+ */
+export function deleteRangeFilter(
+  query: { deviceId: string; keys?: readonly string[]; from?: number; to?: number },
+  at: 'ts' | 'b' = 'ts',
+): Document {
+  const filter: Document = { d: query.deviceId };
   if (query.keys?.length) filter.k = { $in: [...query.keys] };
-  const ts: Document = {};
-  if (query.from !== undefined) ts.$gte = new Date(query.from);
-  if (query.to !== undefined) ts.$lt = new Date(query.to);
-  if (Object.keys(ts).length > 0) filter.ts = ts;
+  const range: Document = {};
+  if (query.from !== undefined) range.$gte = new Date(query.from);
+  if (query.to !== undefined) range.$lt = new Date(query.to);
+  if (Object.keys(range).length > 0) filter[at] = range;
   return filter;
 }
 

@@ -130,7 +130,7 @@ export async function createMongoTelemetryStore(
     kind: 'mongodb',
 
     async prepare(settings) {
-      retention = { retentionDays: settings.retentionDays, rollupRetentionDays: Math.max(settings.retentionDays, settings.rollupRetentionDays) };
+      retention = { ...settings };
       await indexes(points, pointIndexes(retention.retentionDays), 'points', retention.retentionDays);
       for (const level of rollupLevels) {
         await indexes(rollupsOf(level), rollupIndexes(retention.rollupRetentionDays), 'rollups', retention.rollupRetentionDays);
@@ -216,17 +216,17 @@ export async function createMongoTelemetryStore(
       // The buckets the range touched: those within the points' retention rebuilt from the points left; older
       // ones, whose points are gone, removed where the range covers them whole.
       const horizon = retention ? Date.now() - retention.retentionDays * DAY : -Infinity;
-      for (const level of rollupLevels) {
-        const from = Math.max(Math.floor((query.from ?? -Infinity) / level.widthMs) * level.widthMs, horizon);
-        const scope = deleteRangeFilter({ ...query, from: Number.isFinite(from) ? from : undefined }) as Record<string, unknown>;
-        const { ts, ...rest } = scope;
-        const cells = await rollupsOf(level).find({ ...rest, ...(ts ? { b: ts } : {}) }, { projection: { _id: 0, d: 1, k: 1, b: 1 } }).toArray();
-        if (level === minutes) await rebuild(cells.map((c) => ({ deviceId: c.d, key: c.k, bucket: c.b.getTime() })));
-        if (!Number.isFinite(horizon) || (query.from ?? -Infinity) >= horizon) continue;
+      // The minutes there are in the range (the hours they fall in are rebuilt from them).
+      const from = Math.max(Math.floor((query.from ?? -Infinity) / minutes.widthMs) * minutes.widthMs, horizon);
+      const scope = deleteRangeFilter({ ...query, from: Number.isFinite(from) ? from : undefined }, 'b');
+      const cells = await rollupsOf(minutes).find(scope, { projection: { _id: 0, d: 1, k: 1, b: 1 } }).toArray();
+      await rebuild(cells.map((c) => ({ deviceId: c.d, key: c.k, bucket: c.b.getTime() })));
+      if (Number.isFinite(horizon) && (query.from ?? -Infinity) < horizon) {
         const end = Math.min(query.to ?? Infinity, horizon);
-        const old = deleteRangeFilter({ ...query, from: query.from === undefined ? undefined : Math.ceil(query.from / level.widthMs) * level.widthMs, to: end - level.widthMs + 1 }) as Record<string, unknown>;
-        const { ts: oldTs, ...oldRest } = old;
-        await rollupsOf(level).deleteMany({ ...oldRest, ...(oldTs ? { b: oldTs } : {}) });
+        for (const level of rollupLevels) {
+          const whole = query.from === undefined ? undefined : Math.ceil(query.from / level.widthMs) * level.widthMs;
+          await rollupsOf(level).deleteMany(deleteRangeFilter({ ...query, from: whole, to: end - level.widthMs + 1 }, 'b'));
+        }
       }
       return deletedCount;
     },

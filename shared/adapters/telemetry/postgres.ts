@@ -188,7 +188,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
     async prepare(options) {
       // The schema is the migrations', applied when the platform starts: nothing here reaches the database, so
       // a function process that never touches telemetry never opens a connection for it.
-      retention = { retentionDays: options.retentionDays, rollupRetentionDays: Math.max(options.retentionDays, options.rollupRetentionDays) };
+      retention = { ...options };
     },
 
     async write(messages) {
@@ -321,7 +321,7 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
         await tx.query(`SET LOCAL lock_timeout = '${RETENTION_LOCK_TIMEOUT}'`);
         const dropped = await tx.query<{ row_count: string }>(`SELECT row_count FROM telemetry_partitions_drop('telemetry', $1)`, [new Date(cutoffs.points)]);
         for (const { table } of levels) {
-          await tx.query(`SELECT count(*) FROM telemetry_partitions_drop($1, $2)`, [table, new Date(Math.min(cutoffs.rollups, cutoffs.points))]);
+          await tx.query(`SELECT count(*) FROM telemetry_partitions_drop($1, $2)`, [table, new Date(cutoffs.rollups)]);
         }
         return dropped.rows.reduce((sum, row) => sum + Number(row.row_count), 0);
       });
