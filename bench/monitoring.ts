@@ -875,6 +875,8 @@ async function main(): Promise<void> {
 
   try {
     store = openBenchStore();
+    // A fresh database (a new machine, BENCH_ONLY without bench/run.ts before it) has no tables yet.
+    await store.migrate();
     await store.count([]);
     broker = await openBroker();
     await brokerFigure();

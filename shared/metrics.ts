@@ -26,7 +26,7 @@ export const metricNames = {
 
 export const authCacheLookups = new client.Counter({
   name: metricNames.authCacheLookups,
-  help: 'Lookups in the per-process caches of a user request, by cache (verified-tokens, sessions, users) and outcome (hit, miss)',
+  help: 'Lookups in the per-process caches of an authenticated request, by cache (verified-tokens, sessions, users, devices) and outcome (hit, miss)',
   labelNames: ['cache', 'outcome'] as const,
   registers: [metricsRegistry],
 });

@@ -19,6 +19,7 @@ import { SESSION_MEMO_ENTRIES, SESSION_MEMO_MS, SESSIONS_ENDED_CHANNEL } from '.
 import type { Cache } from '../shared/ports/cache.ts';
 import { setUserRole } from '../functions/signing/model/users.ts';
 import { authCacheLookups } from '../shared/metrics.ts';
+import { deviceMemo } from '../functions/devices/model/device-auth.ts';
 
 /** The promise: every process refuses an ended session's tokens within this. */
 const REVOCATION_BOUND_MS = 1_000;
@@ -115,6 +116,64 @@ twoProcesses('while its subscription is down, B asks Redis, so a logout it canno
   const started = Date.now();
   assert.is((await call(a.url, 'POST', '/auth/logout', { token: next.accessToken })).status, 204);
   assert.ok((await refusedAfter(b.url, next.accessToken, started)) < REVOCATION_BOUND_MS);
+});
+
+/** Posts one point as the device; answers the status. */
+async function sendAsDevice(base: string, deviceToken: string): Promise<number> {
+  const res = await call(base, 'POST', '/telemetry', { body: { temperature: 21.5 }, headers: { authorization: `Device ${deviceToken}` } });
+  return res.status;
+}
+
+/**
+ * Sends as the device on `base` until the answer turns from `before` to `after`; answers how long that took after
+ * `since`, or a time past the bound when it never turned.
+ */
+async function deviceAnswerTurns(base: string, deviceToken: string, before: number, after: number, since: number): Promise<number> {
+  for (;;) {
+    const got = await sendAsDevice(base, deviceToken);
+    if (got === after) return Date.now() - since;
+    assert.is(got, before, `only ${before} until ${after}`);
+    if (Date.now() - since > REVOCATION_BOUND_MS * 5) return Date.now() - since;
+    await sleep(5);
+  }
+}
+
+twoProcesses("B remembers a device's identity, and refuses it within 1 s of a rotation, a disabling or a deletion on A", async () => {
+  const { a, b } = ctx as Required<typeof ctx>;
+  const user = await signedInUser(a.url, 'cache-device');
+  const created = await call(a.url, 'POST', '/devices', { token: user.accessToken, body: { name: 'memo probe', type: 'sensor' } });
+  assert.is(created.status, 201);
+  const id: string = created.body.device.id;
+  const first: string = created.body.deviceToken;
+  assert.is(await sendAsDevice(b.url, first), 202);
+  await until("B's device memo is live", () => deviceMemo(b.deps.cache).trusted, 3_000);
+  assert.is(await sendAsDevice(b.url, first), 202);
+  const hits = async () => (await authCacheLookups.get()).values.find((v) => v.labels.cache === 'devices' && v.labels.outcome === 'hit')?.value ?? 0;
+  const hitsBefore = await hits();
+  assert.is(await sendAsDevice(b.url, first), 202);
+  assert.is(await hits(), hitsBefore + 1, 'B answered that message from its memo');
+
+  const within = async (change: string, token: string, before: number, after: number, make: () => Promise<void>) => {
+    const started = Date.now();
+    await make();
+    const delay = await deviceAnswerTurns(b.url, token, before, after, started);
+    console.log(`  B answered ${after} ${delay} ms after the ${change} on A began`);
+    assert.ok(delay < REVOCATION_BOUND_MS, `${change}: ${after} after ${delay} ms`);
+  };
+  let second = '';
+  await within('rotation', first, 202, 401, async () => {
+    const rotated = await call(a.url, 'POST', `/devices/${id}/token`, { token: user.accessToken });
+    assert.is(rotated.status, 200);
+    second = rotated.body.deviceToken;
+  });
+  assert.is(await sendAsDevice(b.url, second), 202, 'the new token works on B');
+  await within('disabling', second, 202, 403, async () => {
+    assert.is((await call(a.url, 'PATCH', `/devices/${id}`, { token: user.accessToken, body: { status: 'disabled' } })).status, 200);
+  });
+  // B now remembers the device as disabled: a deletion must end that too.
+  await within('deletion', second, 403, 401, async () => {
+    assert.is((await call(a.url, 'DELETE', `/devices/${id}`, { token: user.accessToken })).status, 204);
+  });
 });
 
 twoProcesses.run();

@@ -15,6 +15,7 @@ import { connect as connectAmqp } from 'amqplib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMemoryBus } from '../shared/adapters/bus/memory.ts';
+import { coalesceFrameWrites } from '../shared/adapters/bus/amqp-write-coalescing.ts';
 import { createRabbitBus } from '../shared/adapters/bus/rabbitmq.ts';
 import type { Bus, DeliveredMessage } from '../shared/ports/bus.ts';
 import { busContract, message, waitFor } from './bus.contract.ts';
@@ -137,6 +138,37 @@ rabbit('more concurrent publishes than the channel buffers wait for it to drain,
     await bus.close();
     await deleteRabbitExchanges([exchange]);
   }
+});
+
+rabbit("a round of amqplib's frames goes to the socket in one write, not one write per frame", async () => {
+  // Counted on a raw amqplib connection, once as amqplib writes (the control: the count must be able to fail)
+  // and once with the hook the adapter applies to each of its connections.
+  const writesFor = async (coalesce: boolean) => {
+    const model = await connectAmqp(services.amqpUrl);
+    try {
+      if (coalesce) assert.ok(coalesceFrameWrites(model), "amqplib's frame multiplexer is not where the hook expects it");
+      const socket = (model as unknown as { connection: { stream: Socket } }).connection.stream;
+      const channel = await model.createConfirmChannel();
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      let writes = 0;
+      const count = <F extends (...args: never[]) => unknown>(f: F) => ((...args: Parameters<F>) => (writes++, f.apply(socket, args))) as F;
+      socket._write = count(socket._write);
+      socket._writev = count(socket._writev!);
+      // 200 publishes in one turn: 600 frames (method, header, body) queued before the Mux's next round.
+      for (let i = 0; i < 200; i++) channel.sendToQueue(queue, Buffer.from(`m${i}`));
+      await channel.waitForConfirms();
+      const published = writes;
+      assert.is((await channel.checkQueue(queue)).messageCount, 200);
+      return published;
+    } finally {
+      await model.close();
+    }
+  };
+  const frameByFrame = await writesFor(false);
+  const coalesced = await writesFor(true);
+  assert.ok(frameByFrame >= 200, `without the hook: ${frameByFrame} writes for 200 publishes`);
+  // One per Mux round; the channel's buffer of 1,024 frames may split 600 frames over a few rounds.
+  assert.ok(coalesced <= 5, `with the hook: ${coalesced} writes for 200 publishes`);
 });
 
 rabbit.run();

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { DATABASE_URL } from './platform-env.ts';
 import { createPostgres } from '../../shared/adapters/relational/postgres.ts';
+import { migrate } from '../../shared/db/migrate.ts';
 import { refreshRollups } from '../../shared/adapters/telemetry/postgres.ts';
 
 export interface StoredWait {
@@ -49,6 +50,8 @@ export interface BenchStore {
   analyze(): Promise<void>;
   /** Deletes the devices' telemetry rows and ingest's message-id records; returns the telemetry rows deleted. */
   deleteTelemetry(deviceIds: readonly string[]): Promise<number>;
+  /** Brings the schema up to date, as the gateway would at start: the bench's first query needs the tables. */
+  migrate(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,6 +71,10 @@ export function openBenchStore(): BenchStore {
 
   return {
     count,
+
+    async migrate() {
+      await migrate(relational);
+    },
 
     async waitStored(deviceIds, expected, { since, timeoutMs, intervalMs = 100 }) {
       const started = performance.now();

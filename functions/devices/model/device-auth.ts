@@ -5,9 +5,17 @@
  * flood of bad tokens must not reach PostgreSQL). Updating, disabling, deleting a device or rotating its
  * token forgets the cached entry at once, and again half a second later, so a lookup that read the old row
  * just before the change cannot leave it cached: an old token stops working within a second.
+ *
+ * Each process also remembers the identities it found for up to DEVICE_MEMO_MS (shared/auth/pushed-memo.ts):
+ * a device sending every second would otherwise cost a Redis round trip per message, the gateway's largest
+ * cost per telemetry request after the publish itself. Forgetting a device publishes its keys, so every process
+ * drops them at once; while a process cannot hear that it asks Redis. Unknown tokens are not remembered here:
+ * a flood of made-up tokens would only push the real ones out.
  */
 import type { Deps } from '../../../shared/platform.ts';
+import type { Cache } from '../../../shared/ports/cache.ts';
 import { Problem } from '../../../shared/problem.ts';
+import { pushedMemo } from '../../../shared/auth/pushed-memo.ts';
 import { hashDeviceToken } from './device-tokens.ts';
 
 export interface DeviceIdentity {
@@ -19,6 +27,20 @@ export interface DeviceIdentity {
 const cacheKey = (hash: string) => `device-token:${hash}`;
 const unknown = 'unknown';
 
+/** Where a forgotten device's cache keys are announced to every process. */
+export const DEVICES_CHANGED_CHANNEL = 'devices:identity-changed';
+/**
+ * How long a process uses a remembered identity without asking Redis. Changes are pushed, so this bounds only
+ * what nothing announces (the Redis entry's own expiry, SQL by hand).
+ */
+export const DEVICE_MEMO_MS = 10_000;
+/** An identity is ~150 bytes: 50,000 devices talking to one process is a few MB. */
+export const DEVICE_MEMO_ENTRIES = 50_000;
+
+export const deviceMemo = (cache: Cache) =>
+  pushedMemo<DeviceIdentity | undefined>(cache, DEVICES_CHANGED_CHANNEL, { name: 'devices', ttlMs: DEVICE_MEMO_MS, maxEntries: DEVICE_MEMO_ENTRIES });
+const remembered = (identity: DeviceIdentity | undefined) => (identity ? DEVICE_MEMO_MS : 0);
+
 export function parseDeviceAuthorization(header: string | undefined): string {
   const match = /^Device\s+(\S+)\s*$/i.exec(header ?? '');
   if (!match?.[1]) throw new Problem('unauthenticated', 'Send the device token: Authorization: Device <token>', { headers: { 'WWW-Authenticate': 'Device' } });
@@ -28,6 +50,13 @@ export function parseDeviceAuthorization(header: string | undefined): string {
 /** The active device a token belongs to; 401 for an unknown token, 403 for a disabled device. */
 export async function authenticateDevice(deps: Pick<Deps, 'cache' | 'db' | 'config'>, token: string): Promise<DeviceIdentity> {
   const hash = hashDeviceToken(token);
+  const identity = await deviceMemo(deps.cache).read(cacheKey(hash), () => identityByTokenHash(deps, hash), remembered);
+  if (!identity) throw new Problem('unauthenticated', 'The device token is not valid (unknown, rotated or its device deleted)', { headers: { 'WWW-Authenticate': 'Device' } });
+  if (identity.status !== 'active') throw new Problem('device-disabled', `Device ${identity.id} is disabled`);
+  return identity;
+}
+
+async function identityByTokenHash(deps: Pick<Deps, 'cache' | 'db' | 'config'>, hash: string): Promise<DeviceIdentity | undefined> {
   const cached = await deps.cache.get(cacheKey(hash));
   let identity: DeviceIdentity | undefined;
   if (cached === null) {
@@ -42,19 +71,17 @@ export async function authenticateDevice(deps: Pick<Deps, 'cache' | 'db' | 'conf
   } else if (cached !== unknown) {
     identity = JSON.parse(cached) as DeviceIdentity;
   }
-  if (!identity) throw new Problem('unauthenticated', 'The device token is not valid (unknown, rotated or its device deleted)', { headers: { 'WWW-Authenticate': 'Device' } });
-  if (identity.status !== 'active') throw new Problem('device-disabled', `Device ${identity.id} is disabled`);
   return identity;
 }
 
 const idCacheKey = (id: string) => `device-id:${id}`;
 
 /**
- * The device behind an id, for a message the broker already authenticated (the bridge): cached like tokens.
- * Undefined for a device that does not exist (any more).
+ * The device behind an id, for a message the broker already authenticated (the bridge): cached and remembered
+ * like tokens. Undefined for a device that does not exist (any more).
  */
 export async function deviceIdentityById(deps: Pick<Deps, 'cache' | 'db' | 'config'>, id: string): Promise<DeviceIdentity | undefined> {
-  return (await deviceIdentitiesById(deps, [id])).get(id);
+  return deviceMemo(deps.cache).read(idCacheKey(id), async () => (await deviceIdentitiesById(deps, [id])).get(id), remembered);
 }
 
 /**
@@ -87,10 +114,14 @@ export async function deviceIdentitiesById(deps: Pick<Deps, 'cache' | 'db' | 'co
   return found;
 }
 
-/** Forgets a device's cached lookups (by token and by id) now and once more shortly after (see the module note). */
+/**
+ * Forgets a device's cached lookups (by token and by id) in the cache and in every process's memo, now and once
+ * more shortly after (see the module note).
+ */
 export async function forgetDeviceToken(deps: Pick<Deps, 'cache'>, tokenHash: string, deviceId?: string): Promise<void> {
   const keys = [cacheKey(tokenHash), ...(deviceId ? [idCacheKey(deviceId)] : [])];
-  const forget = () => Promise.all(keys.map((key) => deps.cache.del(key)));
+  const memo = deviceMemo(deps.cache);
+  const forget = () => Promise.all(keys.flatMap((key) => [deps.cache.del(key), memo.invalidate(key)]));
   await forget();
   setTimeout(() => void forget().catch(() => undefined), 500).unref();
 }

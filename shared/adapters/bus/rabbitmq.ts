@@ -29,6 +29,7 @@ import {
   type OutgoingMessage,
   type QueueSpec,
 } from '../../ports/bus.ts';
+import { coalesceFrameWrites } from './amqp-write-coalescing.ts';
 
 /** Covers the TCP connect and the AMQP handshake; amqplib lifts it once the connection is open. */
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -96,6 +97,7 @@ export async function createRabbitBus(
     // Until set-up returns amqplib listens to nothing on this connection, and an unheard 'error' would crash
     // the process; a loss is reported by the recovering connection once it listens.
     model.on('error', () => {});
+    if (!coalesceFrameWrites(model)) log('amqplib has no frame multiplexer this bus knows: frames are written one by one');
     model.once('close', () => {
       lost = true;
       if (connection === model) connection = null;
