@@ -440,7 +440,9 @@ const POINTS = `unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::b
  * already stored at the same device, key and time, which replacePoints writes over.
  */
 async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<PointRow[]> {
-  // ON CONFLICT DO NOTHING rather than DO UPDATE: what RETURNING gives is then exactly the new points.
+  // ON CONFLICT DO NOTHING rather than DO UPDATE: what RETURNING gives is then exactly the new points. When every
+  // point was new (nearly always) the count says so and the anti-join, which sorts both sides, never runs: it
+  // was a quarter of the statement's time.
   const { rows: taken } = await tx.query<{ i: number }>(
     mergeIntoRollupsSql(`
       p AS (SELECT d, k, ${fromMs('t')} AS ts, n, b, s, i FROM ${POINTS}),
@@ -450,7 +452,8 @@ async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<PointRow[]
         RETURNING device_id, key, ts, num
       )`, 'added') + `
     SELECT (p.i - 1)::int AS i FROM p
-    WHERE NOT EXISTS (SELECT 1 FROM added a WHERE a.device_id = p.d AND a.key = p.k AND a.ts = p.ts)`,
+    WHERE (SELECT count(*) FROM added) < ${rows.length}
+      AND NOT EXISTS (SELECT 1 FROM added a WHERE a.device_id = p.d AND a.key = p.k AND a.ts = p.ts)`,
     pointColumns(rows),
   );
   return taken.map(({ i }) => rows[i]!);
