@@ -28,7 +28,8 @@ export const storableTextMessage = 'must not contain a NUL character (\\u0000) o
 
 export const TelemetryKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'keys have 1 to 64 letters, digits or _ . : -');
 export const TelemetryValue = z.union([
-  z.number().refine(Number.isFinite, 'must be a finite number'),
+  // zod 4's number refuses NaN and ±Infinity (JSON's 1e400) itself.
+  z.number(),
   z.boolean(),
   z.string().max(1024).refine(isStorableText, storableTextMessage),
 ]);
