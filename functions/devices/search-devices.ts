@@ -60,7 +60,7 @@ const Query = z.object({
 });
 
 function cursorAfter(sort: Sort, row: DeviceRow): string {
-  const k = sort.endsWith('createdAt') ? row.created_at.toISOString() : row.name.toLowerCase();
+  const k = sort.endsWith('createdAt') ? row.createdAt : row.name.toLowerCase();
   return encodeCursor({ s: sort, k, id: row.id });
 }
 

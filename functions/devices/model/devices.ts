@@ -93,11 +93,19 @@ export interface DeviceRow {
   status: 'active' | 'disabled';
   token_hash: string;
   token_generation: number | null;
-  created_at: Date;
-  updated_at: Date;
+  /** ISO 8601 in UTC, as the API shows it (see deviceColumns). */
+  createdAt: string;
+  updatedAt: string;
 }
 
-export const deviceColumns = 'id, owner_id, name, type, tags, metadata, location, status, token_hash, token_generation, created_at, updated_at';
+/**
+ * The timestamps come formatted by PostgreSQL, as the API shows them: parsing each into a Date (node-postgres)
+ * and formatting it again (toISOString) was a tenth of the gateway's CPU in a device search of 20 rows. Both
+ * columns hold whole milliseconds (date_trunc at every write), so nothing is cut. Aliased apart from the
+ * columns, so an ORDER BY created_at still means the indexed column, not this text.
+ */
+const isoUtc = (column: string, as: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${as}"`;
+export const deviceColumns = `id, owner_id, name, type, tags, metadata, location, status, token_hash, token_generation, ${isoUtc('created_at', 'createdAt')}, ${isoUtc('updated_at', 'updatedAt')}`;
 
 export function searchText(name: string, tags: readonly string[]): string {
   return [name, ...tags].join(' ').toLowerCase();
@@ -116,8 +124,8 @@ export function toDevice(row: DeviceRow, lastSeen: number | null, onlineWindowMs
     status: row.status,
     online: lastSeen !== null && now - lastSeen <= onlineWindowMs,
     lastSeenAt: lastSeen === null ? null : new Date(lastSeen).toISOString(),
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
   };
 }
 
