@@ -18,7 +18,7 @@ import pg from 'pg';
 import { DATABASE_URL } from './platform-env.ts';
 import { createPostgres } from '../../shared/adapters/relational/postgres.ts';
 import { migrate } from '../../shared/db/migrate.ts';
-import { refreshRollups } from '../../shared/adapters/telemetry/postgres.ts';
+import { refreshRollups, rollupTables } from '../../shared/adapters/telemetry/postgres.ts';
 
 export interface StoredWait {
   /** Rows of the devices beyond `since` when the wait ended. */
@@ -92,7 +92,7 @@ export function openBenchStore(): BenchStore {
     async seedSeries(deviceId, key, fromMs, stepMs, rows) {
       const toMs = fromMs + stepMs * rows;
       await pool.query(`SELECT telemetry_partitions_ensure('telemetry', 'day', $1, $2)`, [new Date(fromMs), new Date(toMs)]);
-      for (const table of ['telemetry_rollup_1m', 'telemetry_rollup_1h']) {
+      for (const table of rollupTables) {
         await pool.query(`SELECT telemetry_partitions_ensure($1, 'month', $2, $3)`, [table, new Date(fromMs), new Date(toMs)]);
       }
       const started = performance.now();
@@ -120,13 +120,13 @@ export function openBenchStore(): BenchStore {
     },
 
     async analyze() {
-      await pool.query('ANALYZE telemetry, telemetry_rollup_1m, telemetry_rollup_1h');
+      await pool.query(`ANALYZE telemetry, ${rollupTables.join(', ')}`);
     },
 
     async deleteTelemetry(deviceIds) {
       if (deviceIds.length === 0) return 0;
       const { rowCount } = await pool.query('DELETE FROM telemetry WHERE device_id = ANY($1::uuid[])', [deviceIds]);
-      for (const table of ['telemetry_rollup_1m', 'telemetry_rollup_1h']) await pool.query(`DELETE FROM ${table} WHERE device_id = ANY($1::uuid[])`, [deviceIds]);
+      for (const table of rollupTables) await pool.query(`DELETE FROM ${table} WHERE device_id = ANY($1::uuid[])`, [deviceIds]);
       // Ingest keeps each message id (to skip redeliveries) until retention; the bench's are of no further use.
       await pool.query('DELETE FROM telemetry_messages WHERE device_id = ANY($1::uuid[])', [deviceIds]);
       return rowCount ?? 0;

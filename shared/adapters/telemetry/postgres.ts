@@ -103,6 +103,8 @@ const minutes: RollupLevel = { table: 'telemetry_rollup_1m', widthMs: MINUTE, wi
 const hours: RollupLevel = { table: 'telemetry_rollup_1h', widthMs: HOUR, width: "interval '1 hour'", from: bucketsSource(minutes.table) };
 /** Coarsest first: a query uses the coarsest level whose width divides its interval. */
 const levels = [hours, minutes] as const;
+/** The rollup tables, for whatever handles them beside the store (the bench's seed and clean-up). */
+export const rollupTables: readonly string[] = levels.map((level) => level.table);
 
 /** Each aggregation over a level's buckets; null where the buckets hold no number, as over the points. */
 const rollupAggregates: Record<Aggregation, string> = {
@@ -133,16 +135,14 @@ export function createPostgresTelemetryStore(db: Relational): TelemetryStore {
   async function writeOnce(messages: Map<string, TelemetryMessage>, repeatedInCall: number) {
     const now = Date.now();
     const [keepPoints, keepRollups] = [pointsHorizon(now), rollupsHorizon(now)];
-    const days = new Set<number>();
-    const months = new Set<number>();
-    for (const message of messages.values()) {
-      for (const { ts } of message.points) {
-        if (ts >= keepPoints) days.add(floorTo(ts, DAY));
-        if (ts >= keepRollups) months.add(monthStart(ts));
-      }
-    }
+    // Both horizons fall on whole UTC days, so a point's day says which of them it is past; months are found from
+    // the days (a few per call), not from every point.
+    const touched = new Set<number>();
+    for (const message of messages.values()) for (const { ts } of message.points) touched.add(floorTo(ts, DAY));
+    const days = [...touched].filter((day) => day >= keepPoints);
+    const months = new Set([...touched].filter((day) => day >= keepRollups).map(monthStart));
     // Before the transaction: making a partition is DDL, whose locks should not wait on (or hold up) the write.
-    await partitions.ensure([...[...days].map((start) => ({ table: 'telemetry', start })), ...[...months].flatMap((start) => levels.map(({ table }) => ({ table, start })))]);
+    await partitions.ensure([...days.map((start) => ({ table: 'telemetry', start })), ...[...months].flatMap((start) => levels.map(({ table }) => ({ table, start })))]);
 
     return db.transaction(async (tx) => {
       // Sorted (as the points below), so concurrent writers take locks in the same order.
@@ -450,7 +450,7 @@ async function insertPoints(tx: Queryable, rows: PointRow[]): Promise<PointRow[]
         INSERT INTO telemetry (device_id, key, ts, num, bool, str) SELECT d, k, ts, n, b, s FROM p
         ON CONFLICT (device_id, key, ts) DO NOTHING
         RETURNING device_id, key, ts, num
-      )`, 'added') + `
+      )`) + `
     SELECT (p.i - 1)::int AS i FROM p
     WHERE (SELECT count(*) FROM added) < ${rows.length}
       AND NOT EXISTS (SELECT 1 FROM added a WHERE a.device_id = p.d AND a.key = p.k AND a.ts = p.ts)`,
@@ -485,7 +485,7 @@ async function replacePoints(tx: Queryable, rows: PointRow[]): Promise<void> {
 /** Points too old for the points table (past its retention) still count in the rollups they fall in. */
 async function mergeIntoRollups(tx: Queryable, rows: PointRow[]): Promise<void> {
   await tx.query(
-    mergeIntoRollupsSql(`added AS (SELECT d AS device_id, k AS key, ${fromMs('t')} AS ts, n AS num FROM ${POINTS})`, 'added') +
+    mergeIntoRollupsSql(`added AS (SELECT d AS device_id, k AS key, ${fromMs('t')} AS ts, n AS num FROM ${POINTS})`) +
       ' SELECT 1',
     pointColumns(rows),
   );
@@ -500,7 +500,7 @@ const columnsOf = (source: RollupSource): string =>
  * one of them (`added`) yielding the new points' (device_id, key, ts, num). The caller adds the main query.
  * (A data-modifying WITH must sit at the top level, so `changes` cannot be one nested definition.)
  */
-function mergeIntoRollupsSql(changes: string, added: string): string {
+function mergeIntoRollupsSql(changes: string): string {
   const merge = (table: string, from: string) => `
     INSERT INTO ${table} AS r (${rollupColumns})
     SELECT ${rollupColumns} FROM ${from} ORDER BY device_id, key, bucket
@@ -516,7 +516,7 @@ function mergeIntoRollupsSql(changes: string, added: string): string {
   // data-modifying parts of a WITH in no promised order, and this makes every minute row locked before any hour
   // row, the order rebuilds lock them in.
   return `WITH ${changes},
-    m AS (${group(minutes, added)}),
+    m AS (${group(minutes, 'added')}),
     m_merged AS (${merge(minutes.table, 'm')}),
     h AS (${group(hours, 'm JOIN m_merged USING (device_id, key, bucket)')}),
     h_merged AS (${merge(hours.table, 'h')})`;
